@@ -1,0 +1,43 @@
+"""Entities, importable as ``from prefect_mltrack.entities import Metric, Param, RunTag``."""
+
+from prefect_mltrack.entities.tracking import (
+    Dataset,
+    DatasetInput,
+    Experiment,
+    ExperimentTag,
+    FileInfo,
+    InputTag,
+    LifecycleStage,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunStatus,
+    RunTag,
+    SourceType,
+    ViewType,
+)
+
+__all__ = [
+    "Dataset",
+    "DatasetInput",
+    "Experiment",
+    "ExperimentTag",
+    "FileInfo",
+    "InputTag",
+    "LifecycleStage",
+    "Metric",
+    "PagedList",
+    "Param",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunInputs",
+    "RunStatus",
+    "RunTag",
+    "SourceType",
+    "ViewType",
+]

@@ -1,0 +1,161 @@
+"""The store seam: one typed interface for every tracking backend.
+
+``log_batch`` is the single write primitive for run data and must be atomic (all or nothing);
+``log_metric``/``log_param``/``set_tag`` are thin calls to it. Backends (SQL now, REST later)
+are chosen by URI scheme in :func:`prefect_mltrack.store.get_store`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from prefect_mltrack.entities import (
+    Experiment,
+    ExperimentTag,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+
+
+class AbstractStore(abc.ABC):
+    """Tracking backend interface.
+
+    Example:
+        >>> from prefect_mltrack.store import get_store
+        >>> store = get_store("sqlite:///:memory:")     # doctest: +SKIP
+        >>> store.get_experiment("0").name                 # doctest: +SKIP
+        'Default'
+    """
+
+    # -- experiments -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: Sequence[ExperimentTag] = ()
+    ) -> str: ...
+
+    @abc.abstractmethod
+    def get_experiment(self, experiment_id: str) -> Experiment: ...
+
+    @abc.abstractmethod
+    def get_experiment_by_name(self, name: str) -> Experiment | None: ...
+
+    @abc.abstractmethod
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None: ...
+
+    @abc.abstractmethod
+    def delete_experiment(self, experiment_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def restore_experiment(self, experiment_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def set_experiment_tag(self, experiment_id: str, tag: ExperimentTag) -> None: ...
+
+    @abc.abstractmethod
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def search_experiments(
+        self,
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Experiment]: ...
+
+    # -- runs ----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_run(
+        self,
+        experiment_id: str,
+        user_id: str = "",
+        start_time: int | None = None,
+        tags: Sequence[RunTag] = (),
+        run_name: str | None = None,
+    ) -> Run: ...
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> Run: ...
+
+    @abc.abstractmethod
+    def update_run_info(
+        self,
+        run_id: str,
+        run_status: RunStatus | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+    ) -> RunInfo: ...
+
+    @abc.abstractmethod
+    def delete_run(self, run_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def restore_run(self, run_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        """Write metrics, params and tags in one transaction: all of them or none."""
+
+    def log_metric(self, run_id: str, metric: Metric) -> None:
+        self.log_batch(run_id, metrics=[metric])
+
+    def log_param(self, run_id: str, param: Param) -> None:
+        self.log_batch(run_id, params=[param])
+
+    def set_tag(self, run_id: str, tag: RunTag) -> None:
+        self.log_batch(run_id, tags=[tag])
+
+    @abc.abstractmethod
+    def delete_tag(self, run_id: str, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def get_metric_history(
+        self, run_id: str, metric_key: str, max_results: int | None = None, page_token: str | None = None
+    ) -> PagedList[Metric]: ...
+
+    @abc.abstractmethod
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]: ...
+
+    # -- maintenance (mltrack gc) --------------------------------------------------------------
+    @abc.abstractmethod
+    def deleted_run_ids(self, older_than_ms: int | None = None) -> list[str]:
+        """Runs in the deleted stage whose deletion is older than ``older_than_ms`` (all when None)."""
+
+    @abc.abstractmethod
+    def purge_run(self, run_id: str) -> None:
+        """Remove a deleted run and everything it logged, for good."""
+
+    @abc.abstractmethod
+    def deleted_experiment_ids(self, older_than_ms: int | None = None) -> list[str]: ...
+
+    @abc.abstractmethod
+    def purge_experiment(self, experiment_id: str) -> None:
+        """Remove a deleted experiment (its runs must be purged first) so its name can be reused."""
+
+    def close(self) -> None:
+        """Release connections; the store must not be used afterwards."""

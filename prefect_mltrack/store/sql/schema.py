@@ -1,0 +1,125 @@
+"""The tracking schema as typed SQLAlchemy 2 ORM classes.
+
+The store writes through SQLAlchemy Core on these classes' tables (``Model.__table__``): one
+short statement per concern, no ORM unit-of-work on the hot path. Alembic migrations in
+``migrations/versions`` must produce exactly this metadata (a test compares them).
+
+SQLite stores NaN as NULL and -0.0 as 0.0, so metric values keep a ``special`` flag
+(:data:`SPECIAL_NAN`, :data:`SPECIAL_NEG_ZERO`) next to the plain number; the value column then
+holds 0.0 and every value round-trips bit-exactly on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import BigInteger, Double, ForeignKey, Index, Integer, MetaData, SmallInteger, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SPECIAL_NONE: Final = 0
+SPECIAL_NAN: Final = 1
+SPECIAL_NEG_ZERO: Final = 2
+
+# Stable constraint names, so migrations can refer to them on every backend.
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ExperimentRow(Base):
+    __tablename__ = "experiments"
+
+    experiment_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(500), unique=True)
+    artifact_location: Mapped[str] = mapped_column(Text)
+    lifecycle_stage: Mapped[str] = mapped_column(String(20), default="active")
+    creation_time: Mapped[int] = mapped_column(BigInteger)
+    last_update_time: Mapped[int] = mapped_column(BigInteger)
+    deleted_time: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ExperimentTagRow(Base):
+    __tablename__ = "experiment_tags"
+
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_experiment_id_start_time", "experiment_id", "start_time"),)
+
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.experiment_id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(String(250))
+    user_id: Mapped[str] = mapped_column(String(256), default="")
+    status: Mapped[str] = mapped_column(String(20))
+    start_time: Mapped[int] = mapped_column(BigInteger)
+    end_time: Mapped[int | None] = mapped_column(BigInteger)
+    lifecycle_stage: Mapped[str] = mapped_column(String(20), default="active")
+    artifact_uri: Mapped[str] = mapped_column(Text)
+    deleted_time: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ParamRow(Base):
+    __tablename__ = "params"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class TagRow(Base):
+    __tablename__ = "tags"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class MetricRow(Base):
+    """Every logged point. The key covers every column, so an exact duplicate is ignored (MLflow's
+    rule) and a history read is an index range scan on (run_id, key)."""
+
+    __tablename__ = "metrics"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    timestamp: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[float] = mapped_column(Double, primary_key=True)
+    special: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=SPECIAL_NONE)
+
+
+class LatestMetricRow(Base):
+    """The point with the highest (step, timestamp, value) per run and key: what run.data.metrics
+    shows and what search filters and sorts on, kept up to date by an upsert on each write."""
+
+    __tablename__ = "latest_metrics"
+    __table_args__ = (Index("ix_latest_metrics_key_value", "key", "value"),)
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[float] = mapped_column(Double)
+    special: Mapped[int] = mapped_column(SmallInteger, default=SPECIAL_NONE)
+
+
+experiments = ExperimentRow.__table__
+experiment_tags = ExperimentTagRow.__table__
+runs = RunRow.__table__
+params = ParamRow.__table__
+tags = TagRow.__table__
+metrics = MetricRow.__table__
+latest_metrics = LatestMetricRow.__table__
