@@ -1,0 +1,513 @@
+"""The ``mltrack`` command: experiments, runs, schema upgrades and garbage collection.
+
+Everything goes through :class:`prefect_mltrack.client.TrackingClient` (only ``db upgrade`` talks
+to SQL directly). Heavy modules are imported inside commands so ``mltrack --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+from prefect_mltrack.exceptions import InvalidParameterError, MalformedFilterError, MLTrackError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from prefect_mltrack.client import TrackingClient
+    from prefect_mltrack.entities import ViewType
+    from prefect_mltrack.search import EntityType
+
+_URI_KEY = "mltrack.tracking_uri"
+_PROGRESS_THRESHOLD = 20  # below this many runs, gc is quick enough to need no progress bar
+_METRICS_SHOWN = 4  # latest metrics per row in `runs list`; the rest are counted
+
+
+class _Group(TyperGroup):
+    """Root group: turns our own errors into one red line and an exit code, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer.Context, or click's on typer versions that do not vendor it
+        try:
+            return super().invoke(ctx)
+        except MLTrackError as exc:
+            _fail(exc)
+
+
+def _remember_uri(
+    ctx: typer.Context,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri", "-t", help="Tracking store URI (default: $MLTRACK_TRACKING_URI or the embedded SQLite)."
+        ),
+    ] = None,
+) -> None:
+    # ctx.meta is shared by every context of one invocation, so an outer `-t` reaches the commands.
+    if tracking_uri:
+        ctx.meta[_URI_KEY] = tracking_uri
+
+
+app = typer.Typer(
+    name="mltrack",
+    help="MLflow-compatible experiment tracking on Prefect.",
+    cls=_Group,
+    callback=_remember_uri,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold URIs with passwords
+)
+experiments_app = typer.Typer(help="Create, list, rename, delete and restore experiments.", callback=_remember_uri)
+runs_app = typer.Typer(help="Search, inspect, delete and restore runs.", callback=_remember_uri)
+db_app = typer.Typer(help="Tracking database maintenance.", callback=_remember_uri)
+for _name, _sub in (("experiments", experiments_app), ("runs", runs_app), ("db", db_app)):
+    app.add_typer(_sub, name=_name, no_args_is_help=True)
+
+TrackingUri = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri", "-t", help="Tracking store URI (default: $MLTRACK_TRACKING_URI or the embedded SQLite)."
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+class View(StrEnum):
+    active = "active"
+    deleted = "deleted"
+    all = "all"
+
+    def view_type(self) -> ViewType:
+        from prefect_mltrack.entities import ViewType
+
+        return {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}[self.value]
+
+
+ViewOption = Annotated[View, typer.Option("--view", help="Lifecycle stages to show.")]
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    # Created per call so COLUMNS and the (possibly redirected) streams are read when used.
+    return Console(stderr=stderr, highlight=False)
+
+
+def _fail(exc: MLTrackError, source: str | None = None) -> NoReturn:
+    """Print ``Error (<code>): <message>`` in red on stderr and exit 2 (bad input) or 1."""
+    err = _console(stderr=True)
+    err.print(f"Error ({exc.error_code}): {exc.message}", style="red", markup=False, soft_wrap=True)
+    position = getattr(exc, "position", None)
+    if source is not None and position is not None:
+        # Point at the offending token under the text the user typed.
+        err.print(f"  {source}\n  {' ' * position}^", style="red", markup=False, soft_wrap=True)
+    code = exc.error_code
+    raise typer.Exit(2 if code == "INVALID_PARAMETER_VALUE" or code.startswith("RESOURCE_") else 1)
+
+
+def _given_uri(ctx: typer.Context, tracking_uri: str | None) -> str | None:
+    """The command's own ``-t``, else one given to an enclosing group; None means the default."""
+    return tracking_uri or ctx.meta.get(_URI_KEY)
+
+
+def _client(ctx: typer.Context, tracking_uri: str | None) -> TrackingClient:
+    from prefect_mltrack.client import TrackingClient
+
+    return TrackingClient(_given_uri(ctx, tracking_uri))
+
+
+def _check_query(entity: EntityType, filter_string: str | None, order_by: list[str] | None = None) -> None:
+    """Parse the filter and each order-by item up front, so an error can point into the right text."""
+    from prefect_mltrack.search import parse_filter, parse_order_by
+
+    try:
+        if filter_string:
+            parse_filter(filter_string, entity)
+    except MalformedFilterError as exc:
+        _fail(exc, source=filter_string)
+    for item in order_by or []:
+        try:
+            parse_order_by([item], entity)
+        except MalformedFilterError as exc:
+            _fail(exc, source=item)
+
+
+def _iso(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _duration(start: int | None, end: int | None) -> str:
+    if start is None:
+        return "-"
+    seconds = ((end if end is not None else time.time_ns() // 1_000_000) - start) / 1000
+    if seconds < 60:
+        text = f"{seconds:.1f}s"
+    elif seconds < 3600:
+        text = f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    else:
+        text = f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+    return text if end is not None else f"{text} (running)"
+
+
+def _compact_metrics(metrics: dict[str, float]) -> str:
+    shown = [f"{key}={value:.4g}" for key, value in sorted(metrics.items())[:_METRICS_SHOWN]]
+    extra = len(metrics) - _METRICS_SHOWN
+    return " ".join(shown) + (f" (+{extra})" if extra > 0 else "")
+
+
+def _echo_json(value: Any) -> None:
+    # Plain echo, not rich: JSON must reach pipes unwrapped and uncoloured.
+    typer.echo(json.dumps(value, indent=2, allow_nan=True))
+
+
+def _kv_table(title: str, rows: dict[str, Any]) -> Table:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for key, value in rows.items():
+        table.add_row(key, "-" if value is None else str(value))
+    return table
+
+
+def _more_note(token: str | None, noun: str) -> None:
+    if token:
+        _console(stderr=True).print(f"[dim]More {noun} match; raise --max-results to see them.[/dim]")
+
+
+# -- experiments ---------------------------------------------------------------------------------
+@experiments_app.command("list")
+def experiments_list(
+    ctx: typer.Context,
+    view: ViewOption = View.active,
+    filter_string: Annotated[str | None, typer.Option("--filter", help="e.g. \"name LIKE 'fraud%'\".")] = None,
+    max_results: Annotated[int, typer.Option("--max-results", help="At most this many experiments.")] = 1000,
+    as_json: JsonFlag = False,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """List experiments: id, name, lifecycle stage, artifact location, creation time (UTC)."""
+    from rich.table import Table
+
+    _check_query("experiment", filter_string)
+    page = _client(ctx, tracking_uri).search_experiments(view.view_type(), max_results, filter_string)
+    if as_json:
+        _echo_json([e.model_dump(mode="json") for e in page])
+    else:
+        table = Table("ID", "Name", "Stage", "Artifact location", "Created (UTC)")
+        for e in page:
+            table.add_row(e.experiment_id, e.name, e.lifecycle_stage.value, e.artifact_location, _iso(e.creation_time))
+        _console().print(table)
+    _more_note(page.token, "experiments")
+
+
+@experiments_app.command("create")
+def experiments_create(
+    ctx: typer.Context,
+    name: str,
+    artifact_location: Annotated[
+        str | None, typer.Option("--artifact-location", help="Artifact root URI (default: beside the store).")
+    ] = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Create an experiment and print its id."""
+    typer.echo(_client(ctx, tracking_uri).create_experiment(name, artifact_location))
+
+
+@experiments_app.command("rename")
+def experiments_rename(ctx: typer.Context, experiment_id: str, new_name: str, tracking_uri: TrackingUri = None) -> None:
+    """Rename an active experiment."""
+    _client(ctx, tracking_uri).rename_experiment(experiment_id, new_name)
+    typer.echo(f"Experiment {experiment_id} renamed to {new_name!r}.")
+
+
+@experiments_app.command("delete")
+def experiments_delete(ctx: typer.Context, experiment_id: str, tracking_uri: TrackingUri = None) -> None:
+    """Soft-delete an experiment and its runs (`mltrack gc` removes them for good)."""
+    _client(ctx, tracking_uri).delete_experiment(experiment_id)
+    typer.echo(f"Experiment {experiment_id} deleted.")
+
+
+@experiments_app.command("restore")
+def experiments_restore(ctx: typer.Context, experiment_id: str, tracking_uri: TrackingUri = None) -> None:
+    """Restore a deleted experiment and its runs."""
+    _client(ctx, tracking_uri).restore_experiment(experiment_id)
+    typer.echo(f"Experiment {experiment_id} restored.")
+
+
+# -- runs ----------------------------------------------------------------------------------------
+def runs_list(
+    ctx: typer.Context,
+    experiment_id: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--experiment-id", "-x", help="Experiment to search (repeatable).", envvar="MLTRACK_EXPERIMENT_ID"
+        ),
+    ] = None,
+    experiment_name: Annotated[
+        list[str] | None, typer.Option("--experiment-name", "-n", help="Experiment to search, by name (repeatable).")
+    ] = None,
+    filter_string: Annotated[
+        str | None, typer.Option("--filter", help="e.g. \"metrics.acc > 0.9 and params.x = '1'\".")
+    ] = None,
+    order_by: Annotated[
+        list[str] | None, typer.Option("--order-by", help='e.g. "metrics.acc DESC" (repeatable).')
+    ] = None,
+    max_results: Annotated[int, typer.Option("--max-results", help="At most this many runs.")] = 100,
+    view: ViewOption = View.active,
+    as_json: JsonFlag = False,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Search runs: id, name, status, start time, duration and latest metrics."""
+    from rich.table import Table
+
+    _check_query("run", filter_string, order_by)
+    client = _client(ctx, tracking_uri)
+    ids = list(experiment_id or [])
+    for name in experiment_name or []:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise InvalidParameterError(f"No experiment named {name!r}; see `mltrack experiments list`.")
+        ids.append(experiment.experiment_id)
+    if not ids:
+        raise InvalidParameterError("Give --experiment-id or --experiment-name (see `mltrack experiments list`).")
+    page = client.search_runs(ids, filter_string or "", view.view_type(), max_results, order_by)
+    if as_json:
+        _echo_json([run.model_dump(mode="json") for run in page])
+    else:
+        table = Table("Run ID", "Name", "Status", "Started (UTC)", "Duration", "Metrics")
+        table.columns[0].no_wrap, table.columns[0].min_width = True, 32
+        for run in page:
+            info = run.info
+            table.add_row(
+                info.run_id,
+                info.run_name or "",
+                info.status.value,
+                _iso(info.start_time),
+                _duration(info.start_time, info.end_time),
+                _compact_metrics(run.data.metrics),
+            )
+        _console().print(table)
+    _more_note(page.token, "runs")
+
+
+runs_app.command("list")(runs_list)
+runs_app.command("search", help="Search runs (alias of `runs list`).")(runs_list)
+
+
+@runs_app.command("describe")
+def runs_describe(ctx: typer.Context, run_id: str, as_json: JsonFlag = False, tracking_uri: TrackingUri = None) -> None:
+    """Show a run: info, params, latest metrics, tags and its top-level artifacts."""
+    client = _client(ctx, tracking_uri)
+    run = client.get_run(run_id)
+    artifacts_error: str | None = None
+    try:
+        artifacts = client.list_artifacts(run_id)
+    except MLTrackError as exc:  # e.g. an object store whose backend is not installed: still show the run
+        artifacts, artifacts_error = [], exc.message
+    if as_json:
+        _echo_json({**run.model_dump(mode="json"), "artifacts": [a.model_dump(mode="json") for a in artifacts]})
+        return
+    info, data, out = run.info, run.data, _console()
+    out.print(
+        _kv_table(
+            f"Run {info.run_id}",
+            {
+                "name": info.run_name,
+                "experiment id": info.experiment_id,
+                "status": info.status.value,
+                "lifecycle stage": info.lifecycle_stage.value,
+                "user": info.user_id or None,
+                "started (UTC)": _iso(info.start_time),
+                "ended (UTC)": _iso(info.end_time),
+                "duration": _duration(info.start_time, info.end_time),
+                "artifact uri": info.artifact_uri,
+            },
+        )
+    )
+    for title, values in (("Params", data.params), ("Metrics (latest)", data.metrics), ("Tags", data.tags)):
+        if values:
+            out.print(_kv_table(title, dict(sorted(values.items()))))
+    if artifacts_error:
+        out.print(f"Artifacts: unavailable ({artifacts_error})", style="yellow", markup=False)
+    elif artifacts:
+        sizes = {a.path + ("/" if a.is_dir else ""): a.file_size for a in artifacts}
+        out.print(
+            _kv_table("Artifacts", {path: "dir" if size is None else f"{size} B" for path, size in sizes.items()})
+        )
+
+
+@runs_app.command("delete")
+def runs_delete(ctx: typer.Context, run_id: str, tracking_uri: TrackingUri = None) -> None:
+    """Soft-delete a run (`mltrack gc` removes it for good)."""
+    _client(ctx, tracking_uri).delete_run(run_id)
+    typer.echo(f"Run {run_id} deleted.")
+
+
+@runs_app.command("restore")
+def runs_restore(ctx: typer.Context, run_id: str, tracking_uri: TrackingUri = None) -> None:
+    """Restore a deleted run."""
+    _client(ctx, tracking_uri).restore_run(run_id)
+    typer.echo(f"Run {run_id} restored.")
+
+
+# -- db ------------------------------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade(
+    ctx: typer.Context,
+    uri: Annotated[
+        str | None, typer.Argument(help="SQL store URI (default: the tracking URI).", show_default=False)
+    ] = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Migrate a SQL tracking store to the newest schema (safe to run while others use it)."""
+    from sqlalchemy.engine import make_url
+
+    from prefect_mltrack.settings import get_tracking_uri, normalize_tracking_uri
+    from prefect_mltrack.store.sql.engine import SCHEMA_HEAD, create_sql_engine, upgrade_schema
+
+    target = normalize_tracking_uri(uri or _given_uri(ctx, tracking_uri) or get_tracking_uri())
+    scheme = target.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise InvalidParameterError(
+            f"db upgrade migrates SQL stores (sqlite:///<path>, postgresql+psycopg://...), not {target!r}; "
+            "upgrade a tracking server's store on the server's side."
+        )
+    engine = create_sql_engine(target)
+    try:
+        upgrade_schema(engine)
+    finally:
+        engine.dispose()
+    shown = make_url(target).render_as_string(hide_password=True)
+    typer.echo(f"{shown} is at schema revision {SCHEMA_HEAD} (newest).")
+
+
+# -- gc ------------------------------------------------------------------------------------------
+_AGE_UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def _parse_age(value: str) -> int:
+    """``30d``/``12h``/``90m``/``0s`` as milliseconds."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", value.lower())
+    if not match:
+        raise typer.BadParameter(f"{value!r} is not an age; use a number and a unit, e.g. 30d, 12h, 90m or 0s.")
+    return int(match.group(1)) * _AGE_UNITS_MS[match.group(2)]
+
+
+def _split_ids(value: str | None) -> list[str]:
+    return list(dict.fromkeys(item.strip() for item in (value or "").split(",") if item.strip()))
+
+
+def _remove_empty_local_dirs(artifact_uri: str | None, levels: int) -> None:
+    """Remove an emptied local artifact folder and up to ``levels - 1`` empty parents."""
+    from prefect_mltrack.artifacts.paths import local_path_from_uri
+
+    try:
+        path = local_path_from_uri(artifact_uri or "")
+    except MLTrackError:
+        return  # not a local folder: object stores keep no empty directories behind
+    for folder in [path, *path.parents][:levels]:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or already gone: leave it
+            return
+
+
+@app.command("gc")
+def gc(
+    ctx: typer.Context,
+    older_than: Annotated[
+        int | None,
+        typer.Option(
+            "--older-than", metavar="AGE", parser=_parse_age, help="Only what was deleted this long ago: 30d, 12h, 0s."
+        ),
+    ] = None,
+    run_ids: Annotated[str | None, typer.Option("--run-ids", help="Comma-separated deleted runs to remove.")] = None,
+    experiment_ids: Annotated[
+        str | None, typer.Option("--experiment-ids", help="Comma-separated deleted experiments to remove, with runs.")
+    ] = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Permanently remove deleted runs (with their artifacts), then deleted experiments left empty.
+
+    Without --run-ids/--experiment-ids, everything deleted (before --older-than) goes.
+    A removed experiment's name can be used again.
+    """
+    from prefect_mltrack.entities import LifecycleStage, ViewType
+
+    client = _client(ctx, tracking_uri)
+    store = client.store
+    deleted_runs = store.deleted_run_ids(older_than)
+    deleted_experiments = store.deleted_experiment_ids(older_than)
+    experiments = _split_ids(experiment_ids)
+    for experiment_id in experiments:
+        if client.get_experiment(experiment_id).lifecycle_stage != LifecycleStage.DELETED:
+            raise InvalidParameterError(f"Experiment {experiment_id} is active; delete it before gc can remove it.")
+        if experiment_id not in deleted_experiments:
+            raise InvalidParameterError(f"Experiment {experiment_id} was deleted more recently than --older-than.")
+    if run_ids:
+        run_list = _split_ids(run_ids)
+        for run_id in run_list:
+            if client.get_run(run_id).info.lifecycle_stage != LifecycleStage.DELETED:
+                raise InvalidParameterError(
+                    f"Run {run_id} is active; only deleted runs can be removed (`mltrack runs delete` first)."
+                )
+            if run_id not in deleted_runs:
+                raise InvalidParameterError(f"Run {run_id} was deleted more recently than --older-than.")
+    elif experiments:
+        in_scope = _run_ids_of(client, experiments, ViewType.DELETED_ONLY)
+        run_list = [run_id for run_id in deleted_runs if run_id in in_scope]
+    else:
+        run_list = deleted_runs
+
+    _purge_runs(client, run_list)
+    purged = 0
+    for experiment_id in experiments or deleted_experiments:
+        # Runs kept by --older-than (or restored into a deleted experiment) keep their experiment.
+        if client.search_runs(experiment_id, run_view_type=ViewType.ALL, max_results=1):
+            if experiments:
+                _console(stderr=True).print(f"Kept experiment {experiment_id}: it still has runs.", style="yellow")
+            continue
+        location = client.get_experiment(experiment_id).artifact_location
+        store.purge_experiment(experiment_id)
+        _remove_empty_local_dirs(location, levels=1)
+        purged += 1
+    typer.echo(f"Removed {len(run_list)} runs and {purged} experiments.")
+
+
+def _run_ids_of(client: TrackingClient, experiment_ids: list[str], view: ViewType) -> set[str]:
+    from prefect_mltrack.validation import MAX_RESULTS_SEARCH_RUNS
+
+    found: set[str] = set()
+    token: str | None = None
+    while True:
+        page = client.search_runs(experiment_ids, "", view, MAX_RESULTS_SEARCH_RUNS, page_token=token)
+        found.update(run.info.run_id for run in page)
+        if not (token := page.token):
+            return found
+
+
+def _purge_runs(client: TrackingClient, run_ids: list[str]) -> None:
+    """Delete each run's artifacts, then its rows: a failure in between leaves a run gc can retry."""
+    from rich.progress import Progress
+
+    from prefect_mltrack.artifacts import get_artifact_repository
+
+    with Progress(console=_console(stderr=True), transient=True, disable=len(run_ids) < _PROGRESS_THRESHOLD) as bar:
+        task = bar.add_task("Removing runs", total=len(run_ids))
+        for run_id in run_ids:
+            artifact_uri = client.get_run(run_id).info.artifact_uri
+            if artifact_uri:
+                get_artifact_repository(artifact_uri).delete_artifacts()
+                _remove_empty_local_dirs(artifact_uri, levels=2)  # <run_id>/artifacts
+            client.store.purge_run(run_id)
+            bar.advance(task)
