@@ -41,15 +41,11 @@ class _Group(TyperGroup):
             _fail(exc)
 
 
-def _remember_uri(
-    ctx: typer.Context,
-    tracking_uri: Annotated[
-        str | None,
-        typer.Option(
-            "--tracking-uri", "-t", help="Tracking store URI (default: $MLTRACK_TRACKING_URI or the embedded SQLite)."
-        ),
-    ] = None,
-) -> None:
+_URI_HELP = "Tracking store URI (default: $MLTRACK_TRACKING_URI or the embedded SQLite)."
+TrackingUri = Annotated[str | None, typer.Option("--tracking-uri", "-t", help=_URI_HELP)]
+
+
+def _remember_uri(ctx: typer.Context, tracking_uri: TrackingUri = None) -> None:
     # ctx.meta is shared by every context of one invocation, so an outer `-t` reaches the commands.
     if tracking_uri:
         ctx.meta[_URI_KEY] = tracking_uri
@@ -69,12 +65,6 @@ db_app = typer.Typer(help="Tracking database maintenance.", callback=_remember_u
 for _name, _sub in (("experiments", experiments_app), ("runs", runs_app), ("db", db_app)):
     app.add_typer(_sub, name=_name, no_args_is_help=True)
 
-TrackingUri = Annotated[
-    str | None,
-    typer.Option(
-        "--tracking-uri", "-t", help="Tracking store URI (default: $MLTRACK_TRACKING_URI or the embedded SQLite)."
-    ),
-]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -112,31 +102,23 @@ def _fail(exc: MLTrackError, source: str | None = None) -> NoReturn:
     raise typer.Exit(2 if code == "INVALID_PARAMETER_VALUE" or code.startswith("RESOURCE_") else 1)
 
 
-def _given_uri(ctx: typer.Context, tracking_uri: str | None) -> str | None:
-    """The command's own ``-t``, else one given to an enclosing group; None means the default."""
-    return tracking_uri or ctx.meta.get(_URI_KEY)
-
-
 def _client(ctx: typer.Context, tracking_uri: str | None) -> TrackingClient:
+    """A client on the command's own ``-t``, else one given to an enclosing group, else the default."""
     from prefect_mltrack.client import TrackingClient
 
-    return TrackingClient(_given_uri(ctx, tracking_uri))
+    return TrackingClient(tracking_uri or ctx.meta.get(_URI_KEY))
 
 
 def _check_query(entity: EntityType, filter_string: str | None, order_by: list[str] | None = None) -> None:
     """Parse the filter and each order-by item up front, so an error can point into the right text."""
     from prefect_mltrack.search import parse_filter, parse_order_by
 
-    try:
-        if filter_string:
-            parse_filter(filter_string, entity)
-    except MalformedFilterError as exc:
-        _fail(exc, source=filter_string)
-    for item in order_by or []:
+    for text, is_filter in [(filter_string, True), *((item, False) for item in order_by or [])]:
         try:
-            parse_order_by([item], entity)
+            if text:
+                parse_filter(text, entity) if is_filter else parse_order_by([text], entity)
         except MalformedFilterError as exc:
-            _fail(exc, source=item)
+            _fail(exc, source=text)
 
 
 def _iso(ms: int | None) -> str:
@@ -169,14 +151,14 @@ def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, allow_nan=True))
 
 
-def _kv_table(title: str, rows: dict[str, Any]) -> Table:
+def _table(headers: list[str], rows: list[list[Any]], title: str | None = None) -> Table:
+    """A table whose first column never wraps (ids must stay copy-pasteable); ``None`` shows as '-'."""
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", show_header=False)
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")
-    for key, value in rows.items():
-        table.add_row(key, "-" if value is None else str(value))
+    table = Table(*headers, title=title, title_justify="left", show_header=title is None)
+    table.columns[0].no_wrap = True
+    for row in rows:
+        table.add_row(*("-" if cell is None else str(cell) for cell in row))
     return table
 
 
@@ -196,17 +178,15 @@ def experiments_list(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """List experiments: id, name, lifecycle stage, artifact location, creation time (UTC)."""
-    from rich.table import Table
-
     _check_query("experiment", filter_string)
     page = _client(ctx, tracking_uri).search_experiments(view.view_type(), max_results, filter_string)
     if as_json:
         _echo_json([e.model_dump(mode="json") for e in page])
     else:
-        table = Table("ID", "Name", "Stage", "Artifact location", "Created (UTC)")
-        for e in page:
-            table.add_row(e.experiment_id, e.name, e.lifecycle_stage.value, e.artifact_location, _iso(e.creation_time))
-        _console().print(table)
+        rows = [
+            [e.experiment_id, e.name, e.lifecycle_stage.value, e.artifact_location, _iso(e.creation_time)] for e in page
+        ]
+        _console().print(_table(["ID", "Name", "Stage", "Artifact location", "Created (UTC)"], rows))
     _more_note(page.token, "experiments")
 
 
@@ -268,8 +248,6 @@ def runs_list(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Search runs: id, name, status, start time, duration and latest metrics."""
-    from rich.table import Table
-
     _check_query("run", filter_string, order_by)
     client = _client(ctx, tracking_uri)
     ids = list(experiment_id or [])
@@ -284,19 +262,11 @@ def runs_list(
     if as_json:
         _echo_json([run.model_dump(mode="json") for run in page])
     else:
-        table = Table("Run ID", "Name", "Status", "Started (UTC)", "Duration", "Metrics")
-        table.columns[0].no_wrap, table.columns[0].min_width = True, 32
-        for run in page:
-            info = run.info
-            table.add_row(
-                info.run_id,
-                info.run_name or "",
-                info.status.value,
-                _iso(info.start_time),
-                _duration(info.start_time, info.end_time),
-                _compact_metrics(run.data.metrics),
-            )
-        _console().print(table)
+        rows = [
+            [i.run_id, i.run_name, i.status.value, _iso(i.start_time), _duration(i.start_time, i.end_time), metrics]
+            for i, metrics in ((run.info, _compact_metrics(run.data.metrics)) for run in page)
+        ]
+        _console().print(_table(["Run ID", "Name", "Status", "Started (UTC)", "Duration", "Metrics"], rows))
     _more_note(page.token, "runs")
 
 
@@ -317,33 +287,32 @@ def runs_describe(ctx: typer.Context, run_id: str, as_json: JsonFlag = False, tr
     if as_json:
         _echo_json({**run.model_dump(mode="json"), "artifacts": [a.model_dump(mode="json") for a in artifacts]})
         return
-    info, data, out = run.info, run.data, _console()
-    out.print(
-        _kv_table(
-            f"Run {info.run_id}",
-            {
-                "name": info.run_name,
-                "experiment id": info.experiment_id,
-                "status": info.status.value,
-                "lifecycle stage": info.lifecycle_stage.value,
-                "user": info.user_id or None,
-                "started (UTC)": _iso(info.start_time),
-                "ended (UTC)": _iso(info.end_time),
-                "duration": _duration(info.start_time, info.end_time),
-                "artifact uri": info.artifact_uri,
-            },
-        )
-    )
-    for title, values in (("Params", data.params), ("Metrics (latest)", data.metrics), ("Tags", data.tags)):
-        if values:
-            out.print(_kv_table(title, dict(sorted(values.items()))))
+    info, out = run.info, _console()
+    about = {
+        "name": info.run_name,
+        "experiment id": info.experiment_id,
+        "status": info.status.value,
+        "lifecycle stage": info.lifecycle_stage.value,
+        "user": info.user_id or None,
+        "started (UTC)": _iso(info.start_time),
+        "ended (UTC)": _iso(info.end_time),
+        "duration": _duration(info.start_time, info.end_time),
+        "artifact uri": info.artifact_uri,
+    }
+    files = {f.path + "/" * f.is_dir: "dir" if f.file_size is None else f"{f.file_size} B" for f in artifacts}
+    data = run.data
+    sections: dict[str, dict[str, Any]] = {
+        "Params": data.params,
+        "Metrics (latest)": data.metrics,
+        "Tags": data.tags,
+        "Artifacts": files,
+    }
+    for title, values in {f"Run {info.run_id}": about, **sections}.items():
+        if values:  # the run's own fields in reading order, the rest sorted by key
+            rows = [[k, v] for k, v in (values.items() if values is about else sorted(values.items()))]
+            out.print(_table(["", ""], rows, title))
     if artifacts_error:
         out.print(f"Artifacts: unavailable ({artifacts_error})", style="yellow", markup=False)
-    elif artifacts:
-        sizes = {a.path + ("/" if a.is_dir else ""): a.file_size for a in artifacts}
-        out.print(
-            _kv_table("Artifacts", {path: "dir" if size is None else f"{size} B" for path, size in sizes.items()})
-        )
 
 
 @runs_app.command("delete")
@@ -375,7 +344,7 @@ def db_upgrade(
     from prefect_mltrack.settings import get_tracking_uri, normalize_tracking_uri
     from prefect_mltrack.store.sql.engine import SCHEMA_HEAD, create_sql_engine, upgrade_schema
 
-    target = normalize_tracking_uri(uri or _given_uri(ctx, tracking_uri) or get_tracking_uri())
+    target = normalize_tracking_uri(uri or tracking_uri or ctx.meta.get(_URI_KEY) or get_tracking_uri())
     scheme = target.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme not in ("sqlite", "postgresql", "postgres"):
         raise InvalidParameterError(

@@ -75,7 +75,7 @@ class TrackingClient:
         self, name: str, artifact_location: str | None = None, tags: Mapping[str, Any] | None = None
     ) -> str:
         return self.store.create_experiment(
-            name, artifact_location, [ExperimentTag(k, v) for k, v in (tags or {}).items()]
+            name, artifact_location, [ExperimentTag(key=k, value=v) for k, v in (tags or {}).items()]
         )
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -94,7 +94,7 @@ class TrackingClient:
         self.store.restore_experiment(str(experiment_id))
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
-        self.store.set_experiment_tag(str(experiment_id), ExperimentTag(key, value))
+        self.store.set_experiment_tag(str(experiment_id), ExperimentTag(key=key, value=value))
 
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
         self.store.delete_experiment_tag(str(experiment_id), key)
@@ -124,7 +124,7 @@ class TrackingClient:
             str(experiment_id),
             user_id=merged.get("mlflow.user", ""),
             start_time=start_time,
-            tags=[RunTag(k, v) for k, v in merged.items()],
+            tags=[RunTag(key=k, value=v) for k, v in merged.items()],
             run_name=run_name,
         )
 
@@ -164,7 +164,7 @@ class TrackingClient:
 
     # -- params, metrics, tags -----------------------------------------------------------------
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
-        self._log(run_id, params=[Param(key, value)], synchronous=synchronous)
+        self._log(run_id, params=[Param(key=key, value=value)], synchronous=synchronous)
         return value
 
     def log_metric(
@@ -178,12 +178,17 @@ class TrackingClient:
     ) -> RunOperations | None:
         # Validated by the store; skipping pydantic here keeps per-step logging cheap.
         metric = trusted(
-            Metric, key=key, value=value, timestamp=now_ms() if timestamp is None else timestamp, step=step or 0, run_id=None
+            Metric,
+            key=key,
+            value=value,
+            timestamp=now_ms() if timestamp is None else timestamp,
+            step=step or 0,
+            run_id=None,
         )
         return self._log(run_id, metrics=[metric], synchronous=synchronous)
 
     def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
-        return self._log(run_id, tags=[RunTag(key, value)], synchronous=synchronous)
+        return self._log(run_id, tags=[RunTag(key=key, value=value)], synchronous=synchronous)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self.store.delete_tag(run_id, key)
@@ -284,9 +289,7 @@ class TrackingClient:
             figure.savefig(buffer, format=extension or "png", **(save_kwargs or {}))
             data = buffer.getvalue()
         else:
-            raise InvalidParameterError(
-                f"log_figure takes a matplotlib or plotly figure; got {type(figure).__name__}"
-            )
+            raise InvalidParameterError(f"log_figure takes a matplotlib or plotly figure; got {type(figure).__name__}")
         self._artifact_repo(run_id).write_bytes(data, artifact_file)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:

@@ -26,7 +26,7 @@ from prefect_mltrack.entities import (
     ViewType,
 )
 from prefect_mltrack.entities._base import trusted
-from prefect_mltrack.exceptions import InvalidParameterError, MLTrackError, ResourceNotFoundError
+from prefect_mltrack.exceptions import InvalidParameterError, MLTrackError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,6 +102,7 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
     if (experiment_name is None) == (experiment_id is None):
         raise InvalidParameterError("set_experiment needs exactly one of experiment_name or experiment_id.")
     client = _client()
+    experiment: Experiment | None
     if experiment_id is not None:
         experiment = client.get_experiment(str(experiment_id))
     else:
@@ -127,9 +128,7 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
     return experiment
 
 
-def create_experiment(
-    name: str, artifact_location: str | None = None, tags: Mapping[str, Any] | None = None
-) -> str:
+def create_experiment(name: str, artifact_location: str | None = None, tags: Mapping[str, Any] | None = None) -> str:
     return _client().create_experiment(name, artifact_location, tags)
 
 
@@ -152,7 +151,8 @@ def search_experiments(
     order_by: Sequence[str] | None = None,
 ) -> list[Experiment]:
     """Every matching experiment (all pages), or the first ``max_results``."""
-    client, found, token = _client(), [], None
+    client, token = _client(), None
+    found: list[Experiment] = []
     while True:
         want = 1000 if max_results is None else min(1000, max_results - len(found))
         page = client.search_experiments(view_type, want, filter_string, order_by, token)
@@ -234,7 +234,7 @@ def _resume(client: TrackingClient, run_id: str, run_name: str | None, tags: dic
         raise InvalidParameterError(f"Cannot start run with ID {run_id} because it is in the deleted state.")
     client.update_run(run_id, status=RunStatus.RUNNING, name=run_name)
     if tags:
-        client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        client.log_batch(run_id, tags=[RunTag(key=k, value=v) for k, v in tags.items()])
     return client.get_run(run_id)
 
 
@@ -294,7 +294,9 @@ def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
 def log_params(
     params: Mapping[str, Any], synchronous: bool | None = None, run_id: str | None = None
 ) -> RunOperations | None:
-    return _client().log_batch(_run_id(run_id), params=[Param(k, v) for k, v in params.items()], synchronous=synchronous)
+    return _client().log_batch(
+        _run_id(run_id), params=[Param(key=k, value=v) for k, v in params.items()], synchronous=synchronous
+    )
 
 
 def log_metric(
@@ -325,7 +327,9 @@ def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperati
 
 
 def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> RunOperations | None:
-    return _client().log_batch(_run_id(), tags=[RunTag(k, v) for k, v in tags.items()], synchronous=synchronous)
+    return _client().log_batch(
+        _run_id(), tags=[RunTag(key=k, value=v) for k, v in tags.items()], synchronous=synchronous
+    )
 
 
 def delete_tag(key: str) -> None:
@@ -339,11 +343,15 @@ def flush_async_logging() -> None:
 
 
 # -- artifacts -----------------------------------------------------------------------------------
-def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None, run_id: str | None = None) -> None:
+def log_artifact(
+    local_path: str | os.PathLike[str], artifact_path: str | None = None, run_id: str | None = None
+) -> None:
     _client().log_artifact(_run_id(run_id), local_path, artifact_path)
 
 
-def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None, run_id: str | None = None) -> None:
+def log_artifacts(
+    local_dir: str | os.PathLike[str], artifact_path: str | None = None, run_id: str | None = None
+) -> None:
     _client().log_artifacts(_run_id(run_id), local_dir, artifact_path)
 
 
@@ -397,7 +405,9 @@ def search_runs(
     runs: list[Run] = []
     token: str | None = None
     while len(runs) < max_results and ids:
-        page = client.search_runs(ids, filter_string, run_view_type, min(50_000, max_results - len(runs)), order_by, token)
+        page = client.search_runs(
+            ids, filter_string, run_view_type, min(50_000, max_results - len(runs)), order_by, token
+        )
         runs.extend(page)
         token = page.token
         if not token:
@@ -418,6 +428,3 @@ def _reset_for_tests() -> None:
     _last_active_run_id = None
     _active_runs.set(())
     _clients.clear()
-
-
-

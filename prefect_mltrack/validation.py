@@ -43,9 +43,7 @@ def validate_key(key: Any, what: str = "metric") -> str:
     if not isinstance(key, str) or not key:
         raise InvalidParameterError(f"Invalid {what} name {key!r}: a non-empty string is required. {_KEY_RULE}")
     if len(key) > MAX_KEY_LENGTH:
-        raise InvalidParameterError(
-            f"Invalid {what} name '{key[:40]}...': it has {len(key)} characters. {_KEY_RULE}"
-        )
+        raise InvalidParameterError(f"Invalid {what} name '{key[:40]}...': it has {len(key)} characters. {_KEY_RULE}")
     if not _KEY_CHARS.match(key) or _is_bad_path(key):
         raise InvalidParameterError(f"Invalid {what} name {key!r}. {_KEY_RULE}")
     return key

@@ -27,7 +27,7 @@ def _postgres_unreachable_reason() -> str | None:
         return f"PostgreSQL not reachable at {POSTGRES_URI}: {exc}"
 
 
-_PG_REASON: str | None | bool = False  # False = not probed yet
+_PG_REASON: str | bool | None = False  # False = not probed yet
 
 
 def postgres_skip_reason() -> str | None:

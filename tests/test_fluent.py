@@ -45,11 +45,10 @@ def test_second_run_needs_nested():
 
 
 def test_nested_runs_at_any_depth():
-    with mlflow.start_run(run_name="a") as a:
-        with mlflow.start_run(run_name="b", nested=True) as b:
-            with mlflow.start_run(run_name="c", nested=True) as c:
-                assert mlflow.active_run().info.run_id == c.info.run_id
-            assert mlflow.active_run().info.run_id == b.info.run_id
+    with mlflow.start_run(run_name="a") as a, mlflow.start_run(run_name="b", nested=True) as b:
+        with mlflow.start_run(run_name="c", nested=True) as c:
+            assert mlflow.active_run().info.run_id == c.info.run_id
+        assert mlflow.active_run().info.run_id == b.info.run_id
     assert mlflow.get_run(b.info.run_id).data.tags["mlflow.parentRunId"] == a.info.run_id
     assert mlflow.get_run(c.info.run_id).data.tags["mlflow.parentRunId"] == b.info.run_id
     assert mlflow.get_parent_run(c.info.run_id).info.run_id == b.info.run_id
@@ -254,7 +253,10 @@ def test_search_runs_rejects_both_ids_and_names():
 def test_search_experiments_fluent():
     for name in ("e1", "e2"):
         mlflow.create_experiment(name)
-    assert [e.name for e in mlflow.search_experiments(filter_string="name LIKE 'e%'", order_by=["name"])] == ["e1", "e2"]
+    assert [e.name for e in mlflow.search_experiments(filter_string="name LIKE 'e%'", order_by=["name"])] == [
+        "e1",
+        "e2",
+    ]
     assert len(mlflow.search_experiments(view_type=ViewType.ALL, max_results=1)) == 1
 
 

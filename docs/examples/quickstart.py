@@ -18,9 +18,10 @@ with mlflow.start_run(run_name="RandomForest_Experiment") as run:
     mlflow.log_artifact("some_local_file.csv")
     with mlflow.start_run(run_name="child", nested=True):
         mlflow.log_metric("fold_acc", 0.95)
-runs = mlflow.search_runs(filter_string="metrics.accuracy > 0.9 and params.max_depth = '5'",
-                          order_by=["metrics.accuracy DESC"])          # a pandas DataFrame, MLflow's columns
-client = mlflow.MlflowClient()                                          # also prefect_mltrack.client.MlflowClient
+runs = mlflow.search_runs(
+    filter_string="metrics.accuracy > 0.9 and params.max_depth = '5'", order_by=["metrics.accuracy DESC"]
+)  # a pandas DataFrame, MLflow's columns
+client = mlflow.MlflowClient()  # also prefect_mltrack.client.MlflowClient
 history = client.get_metric_history(run.info.run_id, "loss")
 
 print(runs[["run_id", "metrics.accuracy", "params.max_depth", "tags.mlflow.runName"]].to_string(index=False))

@@ -36,8 +36,9 @@ def main() -> None:
                     clf.fit(X_train, y_train)
                     predictions = clf.predict(X_test)
                     mlflow.log_metric("accuracy", accuracy_score(y_test, predictions))
-                    mlflow.log_dict({"confusion_matrix": confusion_matrix(y_test, predictions).tolist()},
-                                    "confusion_matrix.json")
+                    mlflow.log_dict(
+                        {"confusion_matrix": confusion_matrix(y_test, predictions).tolist()}, "confusion_matrix.json"
+                    )
                     mlflow.log_text(classification_report(y_test, predictions), "classification_report.txt")
 
     best = mlflow.search_runs(
@@ -45,8 +46,11 @@ def main() -> None:
         order_by=["metrics.accuracy DESC", "params.n_estimators ASC"],
     )
     print("\nTrials, best first:")
-    print(best[["tags.mlflow.runName", "params.n_estimators", "params.max_depth", "metrics.accuracy"]]
-          .to_string(index=False))
+    print(
+        best[["tags.mlflow.runName", "params.n_estimators", "params.max_depth", "metrics.accuracy"]].to_string(
+            index=False
+        )
+    )
     top = best.iloc[0]
     client = mlflow.MlflowClient()
     history = client.get_metric_history(top["run_id"], "cv_accuracy")

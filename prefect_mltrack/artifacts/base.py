@@ -44,9 +44,7 @@ class ArtifactRepository(abc.ABC):
         return f"{type(self).__name__}({self.artifact_uri!r})"
 
     @abc.abstractmethod
-    def log_artifact(
-        self, local_file: str | os.PathLike[str], artifact_path: str | None = None
-    ) -> None:
+    def log_artifact(self, local_file: str | os.PathLike[str], artifact_path: str | None = None) -> None:
         """Copy one local file into the repository as ``artifact_path/<basename>``.
 
         Args:
@@ -63,9 +61,7 @@ class ArtifactRepository(abc.ABC):
         """
 
     @abc.abstractmethod
-    def log_artifacts(
-        self, local_dir: str | os.PathLike[str], artifact_path: str | None = None
-    ) -> None:
+    def log_artifacts(self, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
         """Copy a local directory tree (its contents, recursively) under ``artifact_path``.
 
         Args:
@@ -135,9 +131,7 @@ class ArtifactRepository(abc.ABC):
         """
 
     @abc.abstractmethod
-    def download_artifacts(
-        self, artifact_path: str, dst_path: str | os.PathLike[str] | None = None
-    ) -> str:
+    def download_artifacts(self, artifact_path: str, dst_path: str | os.PathLike[str] | None = None) -> str:
         """Copy an artifact file or directory tree to the local filesystem.
 
         The artifact's relative path is kept under ``dst_path``: downloading ``'a/b.txt'``

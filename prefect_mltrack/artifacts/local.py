@@ -187,8 +187,7 @@ class LocalArtifactRepository(ArtifactRepository):
         clean, dest = self._checked(artifact_file)
         if not clean:
             raise ArtifactPathError(
-                f"Artifact path {artifact_file!r} names the artifact root; give a file name, "
-                "like 'notes/readme.txt'"
+                f"Artifact path {artifact_file!r} names the artifact root; give a file name, like 'notes/readme.txt'"
             )
         if dest.is_dir():
             raise InvalidParameterError(
@@ -206,28 +205,20 @@ class LocalArtifactRepository(ArtifactRepository):
                 "choose another artifact path or delete that file"
             ) from exc
 
-    def log_artifact(
-        self, local_file: str | os.PathLike[str], artifact_path: str | None = None
-    ) -> None:
+    def log_artifact(self, local_file: str | os.PathLike[str], artifact_path: str | None = None) -> None:
         src = Path(local_file)
         if not src.exists():
             raise ResourceNotFoundError(f"Local file {str(src)!r} does not exist; check the path")
         if src.is_dir():
-            raise InvalidParameterError(
-                f"Local path {str(src)!r} is a directory; use log_artifacts to log a directory"
-            )
+            raise InvalidParameterError(f"Local path {str(src)!r} is a directory; use log_artifacts to log a directory")
         dest = self._file_target(_join(safe_artifact_path(artifact_path), src.name))
         self._make_dirs(dest.parent)
         _copy_file(src, dest)
 
-    def log_artifacts(
-        self, local_dir: str | os.PathLike[str], artifact_path: str | None = None
-    ) -> None:
+    def log_artifacts(self, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
         src_root = Path(local_dir)
         if not src_root.exists():
-            raise ResourceNotFoundError(
-                f"Local directory {str(src_root)!r} does not exist; check the path"
-            )
+            raise ResourceNotFoundError(f"Local directory {str(src_root)!r} does not exist; check the path")
         if not src_root.is_dir():
             raise InvalidParameterError(
                 f"Local path {str(src_root)!r} is not a directory; use log_artifact for one file"
@@ -252,15 +243,12 @@ class LocalArtifactRepository(ArtifactRepository):
         clean, target = self._checked(artifact_file)
         if target.is_dir():
             raise InvalidParameterError(
-                f"Artifact path {clean!r} is a directory; use list_artifacts or "
-                "download_artifacts for directories"
+                f"Artifact path {clean!r} is a directory; use list_artifacts or download_artifacts for directories"
             )
         try:
             return target.read_bytes()
         except FileNotFoundError:
-            raise ResourceNotFoundError(
-                f"Artifact {clean!r} does not exist under {self.artifact_uri!r}"
-            ) from None
+            raise ResourceNotFoundError(f"Artifact {clean!r} does not exist under {self.artifact_uri!r}") from None
 
     def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
         clean, target = self._checked(path)
@@ -283,14 +271,10 @@ class LocalArtifactRepository(ArtifactRepository):
                     continue  # escaping symlink, unaddressable name, or deleted meanwhile
         return sorted(infos, key=lambda info: info.path)
 
-    def download_artifacts(
-        self, artifact_path: str, dst_path: str | os.PathLike[str] | None = None
-    ) -> str:
+    def download_artifacts(self, artifact_path: str, dst_path: str | os.PathLike[str] | None = None) -> str:
         clean, source = self._checked(artifact_path)
         if not source.exists():
-            raise ResourceNotFoundError(
-                f"Artifact {clean!r} does not exist under {self.artifact_uri!r}"
-            )
+            raise ResourceNotFoundError(f"Artifact {clean!r} does not exist under {self.artifact_uri!r}")
         if dst_path is None:
             dst_root = Path(tempfile.mkdtemp(prefix="mltrack-download-"))
         else:

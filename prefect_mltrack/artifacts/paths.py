@@ -97,9 +97,7 @@ def safe_artifact_path(path: str | None) -> str:
         return ""
     if not isinstance(path, str):
         # A stray bytes/int would otherwise fail with a confusing TypeError deep inside.
-        raise ArtifactPathError(
-            f"Artifact path {path!r} must be a str, got {type(path).__name__}; {_EXAMPLE}"
-        )
+        raise ArtifactPathError(f"Artifact path {path!r} must be a str, got {type(path).__name__}; {_EXAMPLE}")
     reason = _refusal(path)
     if reason is None:
         reason = _refusal(_fully_decoded(path))
@@ -201,7 +199,6 @@ def local_path_from_uri(artifact_uri: str) -> Path:
         path = path[1:]  # 'file:///C:/runs' -> 'C:/runs'
     if not os.path.isabs(path):
         raise InvalidParameterError(
-            f"file: URI {artifact_uri!r} does not hold an absolute path; "
-            "write it as 'file:///absolute/path'"
+            f"file: URI {artifact_uri!r} does not hold an absolute path; write it as 'file:///absolute/path'"
         )
     return Path(path)

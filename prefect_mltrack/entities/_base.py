@@ -6,7 +6,6 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-
 E = TypeVar("E", bound="Entity")
 
 
@@ -26,7 +25,7 @@ class Entity(BaseModel):
                     f"{type(self).__name__} takes at most {len(names)} positional arguments "
                     f"({', '.join(names)}); got {len(args)}"
                 )
-            for name, value in zip(names, args):
+            for name, value in zip(names, args, strict=False):
                 if name in kwargs:
                     raise TypeError(f"{type(self).__name__} got two values for '{name}'")
                 kwargs[name] = value

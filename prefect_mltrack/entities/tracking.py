@@ -51,9 +51,7 @@ class ViewType(enum.IntEnum):
         try:
             return cls[value.upper()]
         except KeyError:
-            raise ValueError(
-                f"Invalid view type {value!r}; use one of ACTIVE_ONLY, DELETED_ONLY, ALL"
-            ) from None
+            raise ValueError(f"Invalid view type {value!r}; use one of ACTIVE_ONLY, DELETED_ONLY, ALL") from None
 
     def stages(self) -> tuple[LifecycleStage, ...]:
         return {

@@ -115,16 +115,10 @@ _ORDER_RULES: Final[dict[str, dict[Kind, frozenset[str] | None]]] = {
         "param": None,
         "tag": None,
     },
-    "experiment": {
-        "attribute": frozenset(["name", "experiment_id", "creation_time", "last_update_time"])
-    },
-    "registered_model": {
-        "attribute": frozenset(["name", "creation_timestamp", "last_updated_timestamp"])
-    },
+    "experiment": {"attribute": frozenset(["name", "experiment_id", "creation_time", "last_update_time"])},
+    "registered_model": {"attribute": frozenset(["name", "creation_timestamp", "last_updated_timestamp"])},
     "model_version": {
-        "attribute": frozenset(
-            ["name", "version_number", "creation_timestamp", "last_updated_timestamp"]
-        )
+        "attribute": frozenset(["name", "version_number", "creation_timestamp", "last_updated_timestamp"])
     },
 }
 
@@ -141,9 +135,7 @@ _KINDS: Final[dict[Kind, tuple[str, ...]]] = {  # canonical kind -> type names, 
     "attribute": ("attributes", "attribute", "attr", "run"),
     "dataset": ("datasets", "dataset"),
 }
-_TYPE_ALIASES: Final[dict[str, Kind]] = {
-    name: kind for kind, names in _KINDS.items() for name in names
-}
+_TYPE_ALIASES: Final[dict[str, Kind]] = {name: kind for kind, names in _KINDS.items() for name in names}
 
 # --- Tokenizer -----------------------------------------------------------------------------------
 
@@ -195,18 +187,14 @@ class _Parser:
     def __init__(self, text: str, entity: str, noun: str) -> None:
         if entity not in _FILTER_RULES:
             allowed = ", ".join(_FILTER_RULES)
-            raise InvalidParameterError(
-                f"Unknown search entity {entity!r}; expected one of {allowed}"
-            )
+            raise InvalidParameterError(f"Unknown search entity {entity!r}; expected one of {allowed}")
         self.text, self.entity, self.noun = text, entity, noun
         self.tokens = self._tokenize()
         self.index = 0
 
     def fail(self, tok: _Token, expected: str, problem: str | None = None) -> NoReturn:
         if problem is None:
-            problem = (
-                f"unexpected {_show(tok.text)}" if tok.text else f"unexpected end of {self.noun}"
-            )
+            problem = f"unexpected {_show(tok.text)}" if tok.text else f"unexpected end of {self.noun}"
         raise MalformedFilterError(
             f'Invalid {self.noun} "{self.text}": {problem} at position {tok.pos}; expected {expected}',
             position=tok.pos,
@@ -389,9 +377,7 @@ def parse_order_by(order_by: list[str] | None, entity: EntityType = "run") -> li
         parser = _Parser(item, entity, "order_by clause")
         order_key = parser.order_key()
         if any((k.kind, k.key) == (order_key.kind, order_key.key) for k in keys):
-            problem = (
-                f"order_by contains duplicate key {_show(_name(order_key.kind, order_key.key))}"
-            )
+            problem = f"order_by contains duplicate key {_show(_name(order_key.kind, order_key.key))}"
             parser.fail(parser.tokens[0], "each key at most once", problem)
         keys.append(order_key)
     return keys
@@ -419,7 +405,5 @@ def decode_page_token(token: str | None) -> int:
         raise InvalidParameterError(f"Invalid page token {token!r}: not base64 JSON") from exc
     offset = payload.get("offset") if isinstance(payload, dict) else None
     if type(offset) is not int or offset < 0:  # type() and not isinstance(): True is no offset
-        raise InvalidParameterError(
-            f'Invalid page token {token!r}: expected base64 of {{"offset": N}} with N >= 0'
-        )
+        raise InvalidParameterError(f'Invalid page token {token!r}: expected base64 of {{"offset": N}} with N >= 0')
     return offset

@@ -157,5 +157,5 @@ class AbstractStore(abc.ABC):
     def purge_experiment(self, experiment_id: str) -> None:
         """Remove a deleted experiment (its runs must be purged first) so its name can be reused."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook; stores without connections need nothing
         """Release connections; the store must not be used afterwards."""

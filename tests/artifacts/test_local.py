@@ -86,9 +86,7 @@ def test_log_artifact_round_trip(tmp_path: Path, repo: LocalArtifactRepository) 
     assert repo.read_bytes("models/v1/model.pkl") == b"weights"
 
 
-def test_log_artifact_overwrites_and_keeps_mode(
-    tmp_path: Path, repo: LocalArtifactRepository
-) -> None:
+def test_log_artifact_overwrites_and_keeps_mode(tmp_path: Path, repo: LocalArtifactRepository) -> None:
     src = tmp_path / "run.sh"
     src.write_text("v1")
     repo.log_artifact(src, "bin")
@@ -101,21 +99,17 @@ def test_log_artifact_overwrites_and_keeps_mode(
 
 
 def test_log_artifact_missing_file(tmp_path: Path, repo: LocalArtifactRepository) -> None:
-    with pytest.raises(ResourceNotFoundError, match="nope.txt"):
+    with pytest.raises(ResourceNotFoundError, match=r"nope\.txt"):
         repo.log_artifact(tmp_path / "nope.txt")
 
 
-def test_log_artifact_directory_points_to_log_artifacts(
-    tree: Path, repo: LocalArtifactRepository
-) -> None:
+def test_log_artifact_directory_points_to_log_artifacts(tree: Path, repo: LocalArtifactRepository) -> None:
     with pytest.raises(InvalidParameterError, match="log_artifacts"):
         repo.log_artifact(tree)
 
 
 @pytest.mark.parametrize("bad", ["../up", "/abs", "a/../../b", "a\\b", "%2e%2e"])
-def test_log_artifact_refuses_unsafe_artifact_path(
-    tmp_path: Path, repo: LocalArtifactRepository, bad: str
-) -> None:
+def test_log_artifact_refuses_unsafe_artifact_path(tmp_path: Path, repo: LocalArtifactRepository, bad: str) -> None:
     src = tmp_path / "f.txt"
     src.write_text("x")
     with pytest.raises(ArtifactPathError):
@@ -154,9 +148,7 @@ def test_log_artifacts_survives_symlink_loop(tree: Path, repo: LocalArtifactRepo
 
 
 @pytest.mark.skipif(os.name == "nt", reason="backslash is a separator on Windows")
-def test_log_artifacts_checks_every_name_before_writing(
-    tree: Path, repo: LocalArtifactRepository
-) -> None:
+def test_log_artifacts_checks_every_name_before_writing(tree: Path, repo: LocalArtifactRepository) -> None:
     (tree / "sub" / "evil\\name.txt").write_text("x")
     with pytest.raises(ArtifactPathError, match="backslash"):
         repo.log_artifacts(tree)
@@ -194,16 +186,14 @@ def test_write_bytes_refusals(repo: LocalArtifactRepository) -> None:
 
 
 def test_read_bytes_missing_and_directory(repo: LocalArtifactRepository) -> None:
-    with pytest.raises(ResourceNotFoundError, match="nope.txt"):
+    with pytest.raises(ResourceNotFoundError, match=r"nope\.txt"):
         repo.read_bytes("nope.txt")
     repo.write_bytes(b"x", "dir/f.txt")
     with pytest.raises(InvalidParameterError, match="is a directory"):
         repo.read_bytes("dir")
 
 
-@pytest.mark.parametrize(
-    "bad", ["../x", "a/../b", "a/..", "/etc/passwd", "C:\\x", "a\\b", "%252e%252e/x", "a\x00b"]
-)
+@pytest.mark.parametrize("bad", ["../x", "a/../b", "a/..", "/etc/passwd", "C:\\x", "a\\b", "%252e%252e/x", "a\x00b"])
 def test_every_operation_refuses_unsafe_paths(repo: LocalArtifactRepository, bad: str) -> None:
     with pytest.raises(ArtifactPathError):
         repo.write_bytes(b"x", bad)
@@ -233,9 +223,7 @@ def test_list_one_level_sorted_with_sizes(tree: Path, repo: LocalArtifactReposit
         FileInfo(path="sub/b.txt", is_dir=False, file_size=6),
         FileInfo(path="sub/deeper", is_dir=True),
     ]
-    assert repo.list_artifacts("sub/deeper/") == [
-        FileInfo(path="sub/deeper/c.bin", is_dir=False, file_size=256)
-    ]
+    assert repo.list_artifacts("sub/deeper/") == [FileInfo(path="sub/deeper/c.bin", is_dir=False, file_size=256)]
     assert repo.list_artifacts(".") == repo.list_artifacts(None)
 
 
@@ -263,9 +251,7 @@ def test_download_file_into_given_dst(tmp_path: Path, repo: LocalArtifactReposit
     assert Path(local).read_bytes() == b"hello"
 
 
-def test_download_dir_into_given_dst(
-    tmp_path: Path, tree: Path, repo: LocalArtifactRepository
-) -> None:
+def test_download_dir_into_given_dst(tmp_path: Path, tree: Path, repo: LocalArtifactRepository) -> None:
     repo.log_artifacts(tree, "out")
     (repo.root / "out" / f"{TEMP_PREFIX}junk").write_bytes(b"half")
     local = repo.download_artifacts("out", str(tmp_path / "dl"))
@@ -322,9 +308,7 @@ def test_delete_symlink_within_root_removes_link_only(repo: LocalArtifactReposit
 # --- symlinks leading out of the root ---------------------------------------------------------
 
 
-def test_escaping_file_symlink_refused(
-    tmp_path: Path, escape: Path, repo: LocalArtifactRepository
-) -> None:
+def test_escaping_file_symlink_refused(tmp_path: Path, escape: Path, repo: LocalArtifactRepository) -> None:
     with pytest.raises(ArtifactPathError, match="outside the artifact root"):
         repo.read_bytes("file-link")
     with pytest.raises(ArtifactPathError):
@@ -337,9 +321,7 @@ def test_escaping_file_symlink_refused(
     assert not (tmp_path / "dl").exists()
 
 
-def test_escaping_dir_symlink_refused(
-    tmp_path: Path, escape: Path, repo: LocalArtifactRepository
-) -> None:
+def test_escaping_dir_symlink_refused(tmp_path: Path, escape: Path, repo: LocalArtifactRepository) -> None:
     with pytest.raises(ArtifactPathError):
         repo.read_bytes("dir-link/secret.txt")
     with pytest.raises(ArtifactPathError):
@@ -360,14 +342,10 @@ def test_listing_skips_unaddressable_names(repo: LocalArtifactRepository) -> Non
     assert [f.path for f in repo.list_artifacts()] == ["ok.txt"]
 
 
-def test_in_root_symlinks_are_followed_everywhere(
-    tmp_path: Path, repo: LocalArtifactRepository
-) -> None:
+def test_in_root_symlinks_are_followed_everywhere(tmp_path: Path, repo: LocalArtifactRepository) -> None:
     repo.write_bytes(b"model", "v1/model.pkl")
     symlink(repo.root / "latest", repo.root / "v1")
-    assert repo.list_artifacts("latest") == [
-        FileInfo(path="latest/model.pkl", is_dir=False, file_size=5)
-    ]
+    assert repo.list_artifacts("latest") == [FileInfo(path="latest/model.pkl", is_dir=False, file_size=5)]
     local = Path(repo.download_artifacts("latest", tmp_path / "dl"))
     assert (local / "model.pkl").read_bytes() == b"model"
 

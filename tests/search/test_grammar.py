@@ -94,9 +94,7 @@ def test_param_and_tag_null_checks(kind: str, prefix: str, op: str) -> None:
         ("ATTRIBUTES.STATUS = 'FINISHED'", Comparison("attribute", "status", "=", "FINISHED")),
     ],
 )
-def test_keywords_types_and_attributes_are_case_insensitive(
-    filter_string: str, expected: Comparison
-) -> None:
+def test_keywords_types_and_attributes_are_case_insensitive(filter_string: str, expected: Comparison) -> None:
     assert one(filter_string) == expected
 
 
@@ -252,10 +250,7 @@ def test_same_key_twice_is_fine_in_a_filter() -> None:
 ALLOWED = {
     "run": {
         "attributes.run_id": [*STRING_OPS, "IN", "NOT IN"],
-        **{
-            f"attributes.{k}": STRING_OPS
-            for k in ("run_name", "status", "user_id", "artifact_uri", "lifecycle_stage")
-        },
+        **{f"attributes.{k}": STRING_OPS for k in ("run_name", "status", "user_id", "artifact_uri", "lifecycle_stage")},
         **{f"attributes.{k}": NUMERIC_OPS for k in ("start_time", "end_time", "created")},
         **{f"datasets.{k}": [*STRING_OPS, "IN", "NOT IN"] for k in ("name", "digest", "context")},
     },
@@ -303,9 +298,7 @@ def test_per_entity_table(entity: str, identifier: str, ops: list[str]) -> None:
         if op in ops:
             comparison = one(filter_string, entity)
             assert comparison.comparator == op
-            assert comparison.value == (
-                ("a", "b") if "IN" in op else None if "NULL" in op else 5 if numeric else "v"
-            )
+            assert comparison.value == (("a", "b") if "IN" in op else None if "NULL" in op else 5 if numeric else "v")
         else:
             error = malformed(filter_string, entity)
             assert f"comparator '{op}' is not allowed" in error.message
@@ -448,9 +441,7 @@ ERRORS = [
 
 
 @pytest.mark.parametrize("filter_string,problem,position,expected", ERRORS)
-def test_errors_point_at_the_token(
-    filter_string: str, problem: str, position: int, expected: str
-) -> None:
+def test_errors_point_at_the_token(filter_string: str, problem: str, position: int, expected: str) -> None:
     error = malformed(filter_string)
     assert error.position == position
     assert f"{problem} at position {position}; " in error.message
@@ -460,8 +451,7 @@ def test_errors_point_at_the_token(
 def test_error_message_format_matches_the_documented_example() -> None:
     error = malformed("metrics.acc >> 0.9")
     assert error.message == (
-        "Invalid filter \"metrics.acc >> 0.9\": unexpected '>>' at position 12; "
-        "expected one of = != < <= > >="
+        "Invalid filter \"metrics.acc >> 0.9\": unexpected '>>' at position 12; expected one of = != < <= > >="
     )
     assert str(error).startswith("INVALID_PARAMETER_VALUE: Invalid filter")
     assert error.to_dict()["error_code"] == "INVALID_PARAMETER_VALUE"
@@ -671,9 +661,7 @@ def test_negative_offset_cannot_be_encoded() -> None:
 
 def test_registry_prompt_filter_sent_by_mlflow_3_clients() -> None:
     # The 3.x client adds this clause to every registered-model search to hide prompts.
-    assert parse_filter(
-        "name LIKE 'my-%' AND tag.`mlflow.prompt.is_prompt` != 'true'", "registered_model"
-    ) == [
+    assert parse_filter("name LIKE 'my-%' AND tag.`mlflow.prompt.is_prompt` != 'true'", "registered_model") == [
         Comparison("attribute", "name", "LIKE", "my-%"),
         Comparison("tag", "mlflow.prompt.is_prompt", "!=", "true"),
     ]

@@ -22,8 +22,9 @@ def test_migrations_match_the_orm_schema(store):
 def test_schema_head_constant_is_alembics_head():
     from pathlib import Path
 
-    import prefect_mltrack.store.sql.engine as engine_module
     from alembic.config import Config
+
+    import prefect_mltrack.store.sql.engine as engine_module
 
     config = Config()
     config.set_main_option("script_location", str(Path(engine_module.__file__).parent / "migrations"))

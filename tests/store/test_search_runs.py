@@ -110,7 +110,7 @@ def test_paging_visits_every_run_once(store, runs):
 
 
 def test_view_types(store, runs):
-    experiment_id, ids = runs
+    _, ids = runs
     store.delete_run(ids["r3"])
     assert "r3" not in search(store, runs)
     assert search(store, runs, run_view_type=ViewType.DELETED_ONLY) == ["r3"]
@@ -159,5 +159,5 @@ def test_bad_order_by_and_max_results(store, runs):
 def test_filter_values_are_bound_not_interpolated(store, runs):
     """A value that looks like SQL is compared as a plain string."""
     assert search(store, runs, "params.model = \"svm' OR '1'='1\"") == []
-    assert search(store, runs, "tags.team = \"vision'; DROP TABLE runs; --\"") == []
+    assert search(store, runs, 'tags.team = "vision\'; DROP TABLE runs; --"') == []
     assert len(search(store, runs)) == 5

@@ -25,7 +25,7 @@ class _Compiled:
     """One statement compiled for a dialect, and how to lay out its parameters."""
 
     def __init__(self, statement: ClauseElement, engine: Engine) -> None:
-        compiled = statement.compile(dialect=engine.dialect)
+        compiled: Any = statement.compile(dialect=engine.dialect)  # a SQLCompiler: has positiontup
         self.sql = str(compiled)
         self.positional = compiled.positional
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ()) if compiled.positional else ()

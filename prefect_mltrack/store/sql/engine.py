@@ -43,7 +43,7 @@ def create_sql_engine(uri: str) -> Engine:
     if url.get_backend_name() != "sqlite":
         return create_engine(uri, pool_pre_ping=True, pool_size=5, max_overflow=10)
     in_memory = url.database in (None, "", ":memory:")
-    if not in_memory:
+    if url.database and not in_memory:
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         uri,

@@ -11,9 +11,9 @@ holds 0.0 and every value round-trips bit-exactly on both SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, cast
 
-from sqlalchemy import BigInteger, Double, ForeignKey, Index, Integer, MetaData, SmallInteger, String, Text
+from sqlalchemy import BigInteger, Double, ForeignKey, Index, Integer, MetaData, SmallInteger, String, Table, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SPECIAL_NONE: Final = 0
@@ -116,10 +116,11 @@ class LatestMetricRow(Base):
     special: Mapped[int] = mapped_column(SmallInteger, default=SPECIAL_NONE)
 
 
-experiments = ExperimentRow.__table__
-experiment_tags = ExperimentTagRow.__table__
-runs = RunRow.__table__
-params = ParamRow.__table__
-tags = TagRow.__table__
-metrics = MetricRow.__table__
-latest_metrics = LatestMetricRow.__table__
+# The Core tables the store writes through (the ORM types them only as FromClause).
+experiments = cast(Table, ExperimentRow.__table__)
+experiment_tags = cast(Table, ExperimentTagRow.__table__)
+runs = cast(Table, RunRow.__table__)
+params = cast(Table, ParamRow.__table__)
+tags = cast(Table, TagRow.__table__)
+metrics = cast(Table, MetricRow.__table__)
+latest_metrics = cast(Table, LatestMetricRow.__table__)

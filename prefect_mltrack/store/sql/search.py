@@ -67,8 +67,10 @@ def compare(column: Any, comparator: str, value: Any) -> ColumnElement[bool]:
 
 def _key_value_clause(table: Any, owner: Any, comparison: Comparison) -> ColumnElement[bool]:
     """EXISTS (or NOT EXISTS) a row of a key/value table for ``owner`` matching the comparison."""
-    has_key = and_(table.c.run_id == owner, table.c.key == comparison.key) if "run_id" in table.c else and_(
-        table.c.experiment_id == owner, table.c.key == comparison.key
+    has_key = (
+        and_(table.c.run_id == owner, table.c.key == comparison.key)
+        if "run_id" in table.c
+        else and_(table.c.experiment_id == owner, table.c.key == comparison.key)
     )
     if comparison.comparator == "IS NULL":
         return ~exists().where(has_key)
@@ -137,7 +139,7 @@ def experiment_filter(comparisons: Sequence[Comparison]) -> list[ColumnElement[b
             clauses.append(_key_value_clause(schema.experiment_tags, _experiments.c.experiment_id, comparison))
             continue
         column = _EXPERIMENT_ATTRIBUTE_COLUMNS[comparison.key]
-        value = comparison.value
+        value: Any = comparison.value
         if comparison.key == "experiment_id":
             ids = _as_ids(value if isinstance(value, tuple) else (value,))
             if comparison.comparator in ("IN", "NOT IN"):

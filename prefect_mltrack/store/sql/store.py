@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -21,14 +20,11 @@ from prefect_mltrack.entities import (
     PagedList,
     Param,
     Run,
-    RunData,
     RunInfo,
-    RunInputs,
     RunStatus,
     RunTag,
     ViewType,
 )
-from prefect_mltrack.entities._base import trusted
 from prefect_mltrack.exceptions import (
     InvalidParameterError,
     ResourceAlreadyExistsError,
@@ -42,33 +38,15 @@ from prefect_mltrack.store.sql import schema
 from prefect_mltrack.store.sql import search as sql_search
 from prefect_mltrack.store.sql.batch_writer import BatchWriter
 from prefect_mltrack.store.sql.engine import create_sql_engine, ensure_schema, write_transaction
-from prefect_mltrack.store.sql.schema import SPECIAL_NAN, SPECIAL_NEG_ZERO, SPECIAL_NONE
+from prefect_mltrack.store.sql.rows import encode_metric_value, load_experiments, load_runs, metric_points, run_info
 
 RUN_NAME_TAG = "mlflow.runName"
 _ACTIVE = LifecycleStage.ACTIVE.value
 _DELETED = LifecycleStage.DELETED.value
-_IN_CHUNK = 500  # ids per IN (...) when reading a page of runs back
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def encode_metric_value(value: float) -> tuple[float, int]:
-    """(stored value, special flag): NaN and -0.0 do not survive SQLite as plain REALs."""
-    if math.isnan(value):
-        return 0.0, SPECIAL_NAN
-    if value == 0.0 and math.copysign(1.0, value) < 0:
-        return 0.0, SPECIAL_NEG_ZERO
-    return value, SPECIAL_NONE
-
-
-def decode_metric_value(value: float, special: int) -> float:
-    if special == SPECIAL_NAN:
-        return math.nan
-    if special == SPECIAL_NEG_ZERO:
-        return -0.0
-    return value
 
 
 class SqlStore(AbstractStore):
@@ -130,7 +108,7 @@ class SqlStore(AbstractStore):
         now = now_ms()
         try:
             with write_transaction(self.engine) as conn:
-                experiment_id = conn.execute(
+                experiment_id = conn.execute(  # type: ignore[index]
                     schema.experiments.insert().values(
                         name=name,
                         artifact_location=artifact_location or "",
@@ -146,7 +124,9 @@ class SqlStore(AbstractStore):
                         .values(artifact_location=f"{self.artifact_root}/{experiment_id}")
                     )
                 if tag_rows:
-                    conn.execute(schema.experiment_tags.insert(), [{**row, "experiment_id": experiment_id} for row in tag_rows])
+                    conn.execute(
+                        schema.experiment_tags.insert(), [{**row, "experiment_id": experiment_id} for row in tag_rows]
+                    )
         except IntegrityError:
             raise ResourceAlreadyExistsError(
                 f"Experiment(name={name}) already exists (possibly deleted: restore it, or run "
@@ -162,13 +142,13 @@ class SqlStore(AbstractStore):
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         with self.engine.connect() as conn:
-            experiments = self._load_experiments(conn, [self._experiment_row(conn, experiment_id)])
+            experiments = load_experiments(conn, [self._experiment_row(conn, experiment_id)])
         return experiments[0]
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(schema.experiments).where(schema.experiments.c.name == name)).first()
-            return self._load_experiments(conn, [row])[0] if row else None
+            return load_experiments(conn, [row])[0] if row else None
 
     def _experiment_row(self, conn: Connection, experiment_id: str | int) -> Row[Any]:
         row = None
@@ -179,27 +159,6 @@ class SqlStore(AbstractStore):
         if row is None:
             raise ResourceNotFoundError(f"No Experiment with id={experiment_id} exists")
         return row
-
-    def _load_experiments(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[Experiment]:
-        ids = [row.experiment_id for row in rows]
-        tags: dict[int, dict[str, str]] = {i: {} for i in ids}
-        if ids:
-            tag_table = schema.experiment_tags
-            for tag in conn.execute(select(tag_table).where(tag_table.c.experiment_id.in_(ids))):
-                tags[tag.experiment_id][tag.key] = tag.value
-        return [
-            trusted(
-                Experiment,
-                experiment_id=str(row.experiment_id),
-                name=row.name,
-                artifact_location=row.artifact_location,
-                lifecycle_stage=LifecycleStage(row.lifecycle_stage),
-                tags=tags[row.experiment_id],
-                creation_time=row.creation_time,
-                last_update_time=row.last_update_time,
-            )
-            for row in rows
-        ]
 
     def _update_experiment(
         self, experiment_id: str, require_stage: str | None = None, run_stage: str | None = None, **values: Any
@@ -284,7 +243,7 @@ class SqlStore(AbstractStore):
         )
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-            experiments = self._load_experiments(conn, rows[:max_results])
+            experiments = load_experiments(conn, rows[:max_results])
         token = encode_page_token(offset + max_results) if len(rows) > max_results else None
         return PagedList(experiments, token)
 
@@ -343,51 +302,7 @@ class SqlStore(AbstractStore):
             row = conn.execute(select(schema.runs).where(schema.runs.c.run_id == run_id)).first()
             if row is None:
                 raise ResourceNotFoundError(f"Run with id={run_id} not found")
-            return self._load_runs(conn, [row])[0]
-
-    def _load_runs(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
-        """Turn a page of run rows into Runs with three more queries per chunk of ids, never one per run."""
-        ids = [row.run_id for row in rows]
-        params: dict[str, dict[str, str]] = {i: {} for i in ids}
-        tags: dict[str, dict[str, str]] = {i: {} for i in ids}
-        metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
-        for start in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[start : start + _IN_CHUNK]
-            for table, target in ((schema.params, params), (schema.tags, tags)):
-                query = select(table.c.run_id, table.c.key, table.c.value).where(table.c.run_id.in_(chunk))
-                for run_id, key, value in conn.execute(query):
-                    target[run_id][key] = value
-            latest = schema.latest_metrics
-            query = select(latest.c.run_id, latest.c.key, latest.c.value, latest.c.special).where(
-                latest.c.run_id.in_(chunk)
-            )
-            for run_id, key, value, special in conn.execute(query):
-                metrics[run_id][key] = decode_metric_value(value, special)
-        empty_inputs = RunInputs()
-        return [
-            trusted(
-                Run,
-                info=self._run_info(row),
-                data=trusted(RunData, metrics=metrics[row.run_id], params=params[row.run_id], tags=tags[row.run_id]),
-                inputs=empty_inputs,
-            )
-            for row in rows
-        ]
-
-    @staticmethod
-    def _run_info(row: Row[Any]) -> RunInfo:
-        return trusted(
-            RunInfo,
-            run_id=row.run_id,
-            experiment_id=str(row.experiment_id),
-            run_name=row.name,
-            user_id=row.user_id,
-            status=RunStatus(row.status),
-            start_time=row.start_time,
-            end_time=row.end_time,
-            artifact_uri=row.artifact_uri,
-            lifecycle_stage=LifecycleStage(row.lifecycle_stage),
-        )
+            return load_runs(conn, [row])[0]
 
     def _require_active_run(self, conn: Connection, run_id: str) -> None:
         stage = conn.execute(self._run_stage, {"run_id": run_id}).scalar()
@@ -418,7 +333,7 @@ class SqlStore(AbstractStore):
             if values:
                 conn.execute(update(schema.runs).where(schema.runs.c.run_id == run_id).values(**values))
             row = conn.execute(select(schema.runs).where(schema.runs.c.run_id == run_id)).one()
-        return self._run_info(row)
+        return run_info(row)
 
     def _set_run_stage(self, run_id: str, stage: str) -> None:
         with write_transaction(self.engine) as conn:
@@ -505,17 +420,7 @@ class SqlStore(AbstractStore):
         token = None
         if max_results is not None and len(rows) > max_results:
             rows, token = rows[:max_results], encode_page_token(offset + max_results)
-        history = [
-            trusted(
-                Metric,
-                key=key,
-                value=decode_metric_value(value, special),
-                timestamp=timestamp,
-                step=step,
-                run_id=run_id,
-            )
-            for key, value, special, timestamp, step in rows
-        ]
+        history = metric_points(run_id, rows)
         return PagedList(history, token)
 
     def search_runs(
@@ -537,7 +442,7 @@ class SqlStore(AbstractStore):
         query = sql_search.apply_run_order(query, order_keys).offset(offset).limit(max_results + 1)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-            runs = self._load_runs(conn, rows[:max_results])
+            runs = load_runs(conn, rows[:max_results])
         token = encode_page_token(offset + max_results) if len(rows) > max_results else None
         return PagedList(runs, token)
 
