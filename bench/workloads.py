@@ -33,7 +33,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -137,7 +137,7 @@ def bench_log_metric(impl: Impl, quick: bool) -> Result:
             mlflow.log_metric("m", float(i), step=i, synchronous=True)
 
     with mlflow.start_run() as run:
-        block_times = [timed(lambda b=b: log_steps(b * block))[0] for b in range(TIMING_BLOCKS)]
+        block_times = [timed(partial(log_steps, b * block))[0] for b in range(TIMING_BLOCKS)]
     stored = len(impl.client.get_metric_history(run.info.run_id, "m"))
     result = Result(size={"calls": n})
     result.measure("log_metric", block / statistics.median(block_times), "calls/s", "higher")
@@ -159,7 +159,7 @@ def bench_log_batch(impl: Impl, quick: bool) -> Result:
     ]
     client = impl.client
     run_id = client.create_run("0").info.run_id
-    call_times = [timed(lambda batch=batch: client.log_batch(run_id, metrics=batch))[0] for batch in batches]
+    call_times = [timed(partial(client.log_batch, run_id, metrics=batch))[0] for batch in batches]
     result = Result(size={"calls": repeats, "metrics_per_call": width})
     result.measure("log_batch", width / statistics.median(call_times), "metrics/s", "higher")
     result.checks = {"k0_points": len(client.get_metric_history(run_id, "k0"))}
@@ -197,12 +197,10 @@ def bench_search(impl: Impl, quick: bool) -> Result:
     }
     result = Result(size={"runs": n_runs})
     for name, kwargs in queries.items():
-        seconds, runs = median_time(
-            lambda kwargs=kwargs: mlflow.search_runs(
-                experiment_ids=[experiment_id], max_results=1000, output_format="list", **kwargs
-            ),
-            SEARCH_REPEATS,
+        query = partial(
+            mlflow.search_runs, experiment_ids=[experiment_id], max_results=1000, output_format="list", **kwargs
         )
+        seconds, runs = median_time(query, SEARCH_REPEATS)
         result.measure(name, seconds, "s", "lower")
         result.checks[f"{name}_count"] = len(runs)
         if name == "search_filter_param":
@@ -269,7 +267,8 @@ def run_python(call: PythonCall) -> dict[str, float]:
     )
     if out.returncode != 0:
         raise RuntimeError(f"python -c {call.code!r} failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    sample: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return sample
 
 
 def median_python(calls: list[PythonCall]) -> tuple[float, float]:
@@ -317,6 +316,7 @@ def bench_import(impl: Impl, quick: bool) -> Result:
 def concurrency_worker(impl_name: str, workdir: str, run_id: str, n_metrics: int, barrier: Any, results: Any) -> None:
     """One process: wait for the others, then log ``n_metrics`` synchronous points, counting errors."""
     mlflow = Impl(impl_name, Path(workdir)).api
+    mlflow.get_run(run_id)  # opens the store before the clock starts
     errors: list[str] = []
     barrier.wait()
     for i in range(n_metrics):
@@ -331,9 +331,10 @@ def concurrency_worker(impl_name: str, workdir: str, run_id: str, n_metrics: int
 def bench_concurrency(impl: Impl, quick: bool) -> Result:
     """P spawned processes, one run each, logging M synchronous metrics at once into one SQLite store.
 
-    The runs are created first (untimed). Wall time runs from the moment all P processes are ready
-    (a barrier) until the last one reports that it has finished logging. Errors raised to the
-    callers are counted; the stored count is the sum of get_metric_history lengths (expected P * M).
+    The runs are created first and each process opens the store (untimed). Wall time runs from
+    the moment all P processes are ready (a barrier) until the last one reports that it has finished
+    logging. Errors raised to the callers are counted; the stored count is the sum of
+    get_metric_history lengths (expected P * M).
     """
     procs, per_proc = size(quick, 8, 4), size(quick, 500, 200)
     client = impl.client

@@ -115,8 +115,10 @@ def _check_query(entity: EntityType, filter_string: str | None, order_by: list[s
 
     for text, is_filter in [(filter_string, True), *((item, False) for item in order_by or [])]:
         try:
-            if text:
-                parse_filter(text, entity) if is_filter else parse_order_by([text], entity)
+            if text and is_filter:
+                parse_filter(text, entity)
+            elif text:
+                parse_order_by([text], entity)
         except MalformedFilterError as exc:
             _fail(exc, source=text)
 
@@ -151,12 +153,17 @@ def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, allow_nan=True))
 
 
-def _table(headers: list[str], rows: list[list[Any]], title: str | None = None) -> Table:
-    """A table whose first column never wraps (ids must stay copy-pasteable); ``None`` shows as '-'."""
+def _table(headers: list[str], rows: list[list[Any]], fold: int = -1) -> Table:
+    """A table whose cells stay on one line (ids must stay copy-pasteable) except column ``fold``."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(*headers, title=title, title_justify="left", show_header=title is None)
-    table.columns[0].no_wrap = True
+    table = Table(*headers, box=box.SIMPLE_HEAD, show_header=any(headers))
+    for column in table.columns:
+        column.no_wrap = True
+    table.columns[fold].no_wrap, table.columns[fold].overflow = False, "fold"
+    # The first column holds ids: give it its full width and let the others shrink.
+    table.columns[0].min_width = max((len(str(row[0])) for row in rows), default=0)
     for row in rows:
         table.add_row(*("-" if cell is None else str(cell) for cell in row))
     return table
@@ -186,7 +193,7 @@ def experiments_list(
         rows = [
             [e.experiment_id, e.name, e.lifecycle_stage.value, e.artifact_location, _iso(e.creation_time)] for e in page
         ]
-        _console().print(_table(["ID", "Name", "Stage", "Artifact location", "Created (UTC)"], rows))
+        _console().print(_table(["ID", "Name", "Stage", "Artifact location", "Created (UTC)"], rows, fold=3))
     _more_note(page.token, "experiments")
 
 
@@ -310,7 +317,8 @@ def runs_describe(ctx: typer.Context, run_id: str, as_json: JsonFlag = False, tr
     for title, values in {f"Run {info.run_id}": about, **sections}.items():
         if values:  # the run's own fields in reading order, the rest sorted by key
             rows = [[k, v] for k, v in (values.items() if values is about else sorted(values.items()))]
-            out.print(_table(["", ""], rows, title))
+            out.print(title, style="bold", markup=False)
+            out.print(_table(["", ""], rows))
     if artifacts_error:
         out.print(f"Artifacts: unavailable ({artifacts_error})", style="yellow", markup=False)
 
@@ -433,8 +441,7 @@ def gc(
             if run_id not in deleted_runs:
                 raise InvalidParameterError(f"Run {run_id} was deleted more recently than --older-than.")
     elif experiments:
-        in_scope = _run_ids_of(client, experiments, ViewType.DELETED_ONLY)
-        run_list = [run_id for run_id in deleted_runs if run_id in in_scope]
+        run_list = [run_id for run_id in deleted_runs if client.get_run(run_id).info.experiment_id in experiments]
     else:
         run_list = deleted_runs
 
@@ -451,18 +458,6 @@ def gc(
         _remove_empty_local_dirs(location, levels=1)
         purged += 1
     typer.echo(f"Removed {len(run_list)} runs and {purged} experiments.")
-
-
-def _run_ids_of(client: TrackingClient, experiment_ids: list[str], view: ViewType) -> set[str]:
-    from prefect_mltrack.validation import MAX_RESULTS_SEARCH_RUNS
-
-    found: set[str] = set()
-    token: str | None = None
-    while True:
-        page = client.search_runs(experiment_ids, "", view, MAX_RESULTS_SEARCH_RUNS, page_token=token)
-        found.update(run.info.run_id for run in page)
-        if not (token := page.token):
-            return found
 
 
 def _purge_runs(client: TrackingClient, run_ids: list[str]) -> None:

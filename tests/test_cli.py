@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from prefect_mltrack.cli import app
 from prefect_mltrack.client import TrackingClient
 from prefect_mltrack.entities import LifecycleStage, ViewType
-from prefect_mltrack.exceptions import ResourceNotFoundError
+from prefect_mltrack.exceptions import InvalidStateError, ResourceNotFoundError
 from prefect_mltrack.store import reset_stores
 
 
@@ -131,6 +131,16 @@ def test_malformed_filter_points_at_the_token(uri: str, client: TrackingClient) 
     assert code == 2 and "SIDEWAYS" in err
 
 
+def test_other_errors_exit_1(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: TrackingClient, run_id: str) -> None:
+        raise InvalidStateError(f"Run {run_id} is in an impossible state")
+
+    monkeypatch.setattr(TrackingClient, "get_run", broken)
+    code, _, err = mltrack(uri, "runs", "describe", "abc")
+    assert code == 1
+    assert err.strip() == "Error (INVALID_STATE): Run abc is in an impossible state"
+
+
 def test_runs_list_needs_an_experiment(uri: str) -> None:
     code, _, err = mltrack(uri, "runs", "list")
     assert code == 2 and "--experiment-id" in err
@@ -211,8 +221,8 @@ def test_gc_removes_runs_artifacts_and_frees_experiment_names(uri: str, client: 
     assert client.get_run(kept).info.lifecycle_stage == LifecycleStage.ACTIVE
     with pytest.raises(ResourceNotFoundError):
         client.get_experiment(experiment_id)
-    assert client.create_experiment("doomed") != experiment_id or True  # the name is free again
-    assert client.get_experiment_by_name("doomed") is not None
+    reused = client.create_experiment("doomed")  # the name is free again
+    assert client.get_experiment(reused).name == "doomed"
 
 
 def test_gc_older_than_keeps_recent_deletions(uri: str, client: TrackingClient) -> None:
@@ -253,7 +263,7 @@ def test_gc_with_run_ids(uri: str, client: TrackingClient) -> None:
 def test_gc_refuses_active_run_ids(uri: str, client: TrackingClient) -> None:
     ids = make_runs(client)
     client.delete_run(ids["low"])
-    code, out, err = mltrack(uri, "gc", "--run-ids", f"{ids['low']},{ids['high']}")
+    code, _, err = mltrack(uri, "gc", "--run-ids", f"{ids['low']},{ids['high']}")
     assert code == 2
     assert "Error (INVALID_PARAMETER_VALUE):" in err and ids["high"] in err and "active" in err
     # Validation happens before anything is removed.

@@ -73,6 +73,7 @@ class RunRow(Base):
 
 class ParamRow(Base):
     __tablename__ = "params"
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(250), primary_key=True)
@@ -81,6 +82,7 @@ class ParamRow(Base):
 
 class TagRow(Base):
     __tablename__ = "tags"
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(250), primary_key=True)
@@ -92,6 +94,7 @@ class MetricRow(Base):
     rule) and a history read is an index range scan on (run_id, key)."""
 
     __tablename__ = "metrics"
+    __table_args__ = ({"sqlite_with_rowid": False},)  # clustered on the key: one B-tree write per point
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(250), primary_key=True)
@@ -106,7 +109,7 @@ class LatestMetricRow(Base):
     shows and what search filters and sorts on, kept up to date by an upsert on each write."""
 
     __tablename__ = "latest_metrics"
-    __table_args__ = (Index("ix_latest_metrics_key_value", "key", "value"),)
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(250), primary_key=True)
