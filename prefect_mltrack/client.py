@@ -116,7 +116,10 @@ class TrackingClient:
         start_time: int | None = None,
         tags: Mapping[str, Any] | None = None,
         run_name: str | None = None,
+        *,
+        run_id: str | None = None,
     ) -> Run:
+        """Create a run; ``run_id`` picks its id (e.g. derived from a Prefect flow run id) instead of a new one."""
         from prefect_mltrack.run_context import default_run_tags
 
         merged = {**default_run_tags(), **{k: str(v) for k, v in (tags or {}).items()}}
@@ -126,6 +129,7 @@ class TrackingClient:
             start_time=start_time,
             tags=[RunTag(key=k, value=v) for k, v in merged.items()],
             run_name=run_name,
+            run_id=run_id,
         )
 
     def get_run(self, run_id: str) -> Run:

@@ -191,8 +191,11 @@ def start_run(
     description: str | None = None,
     log_system_metrics: bool | None = None,
 ) -> ActiveRun:
-    """Start a new run, or resume one by id (``run_id`` or ``MLTRACK_RUN_ID``), and make it active."""
-    global _last_active_run_id
+    """Start a new run, or resume one by id (``run_id`` or ``MLTRACK_RUN_ID``), and make it active.
+
+    A child run (``nested=True`` or ``parent_run_id``) goes into its parent's experiment unless an
+    experiment was chosen (``experiment_id``, ``set_experiment`` or the environment).
+    """
     stack = _active_runs.get()
     env_run_id = os.environ.get("MLTRACK_RUN_ID") or os.environ.get("MLFLOW_RUN_ID")
     if run_id is None and env_run_id and not stack:
@@ -220,10 +223,28 @@ def start_run(
     if run_id is not None:
         run = _resume(client, run_id, run_name, extra_tags)
     else:
-        target = str(experiment_id) if experiment_id is not None else _current_experiment_id()
+        if experiment_id is not None:
+            target = str(experiment_id)
+        elif parent and not _experiment_chosen():
+            # A child started from a bare parent id (a task on a process or Dask worker) joins the
+            # parent's experiment, where the UI shows it nested, rather than the default one.
+            same = stack and stack[-1].info.run_id == parent
+            target = stack[-1].info.experiment_id if same else client.get_run(parent).info.experiment_id
+        else:
+            target = _current_experiment_id()
         run = client.create_run(target, tags=extra_tags, run_name=run_name)
+    return _attach(run)
+
+
+def _experiment_chosen() -> bool:
+    return _active_experiment_id is not None or bool(settings.env("EXPERIMENT_NAME") or settings.env("EXPERIMENT_ID"))
+
+
+def _attach(run: Run) -> ActiveRun:
+    """Make an existing run the active one (innermost); the Prefect integration opens runs this way."""
+    global _last_active_run_id
     active = ActiveRun(run)
-    _active_runs.set((*stack, active))
+    _active_runs.set((*_active_runs.get(), active))
     _last_active_run_id = run.info.run_id
     return active
 

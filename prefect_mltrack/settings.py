@@ -7,11 +7,19 @@ default ``sqlite:///$MLTRACK_HOME/mltrack.db``.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 _tracking_uri_override: str | None = None
+# A scoped override (a tracked flow pointed at a block) follows the flow into its tasks' threads,
+# because Prefect copies the context, and leaves the rest of the process alone.
+_scoped_tracking_uri: contextvars.ContextVar[str | None] = contextvars.ContextVar("mltrack_tracking_uri", default=None)
+
+DEFAULT_UI_URL = "http://127.0.0.1:5000"
 
 
 def mltrack_home() -> Path:
@@ -34,10 +42,29 @@ def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
 
 
 def is_tracking_uri_set() -> bool:
-    return _tracking_uri_override is not None or env("TRACKING_URI") is not None
+    return (
+        _scoped_tracking_uri.get() is not None or _tracking_uri_override is not None or env("TRACKING_URI") is not None
+    )
+
+
+@contextlib.contextmanager
+def tracking_uri_scope(uri: str | None) -> Iterator[None]:
+    """Use ``uri`` inside this block and in what it starts (threads get a copy of the context).
+
+    ``None`` leaves the current setting in place.
+    """
+    token = _scoped_tracking_uri.set(normalize_tracking_uri(uri)) if uri else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _scoped_tracking_uri.reset(token)
 
 
 def get_tracking_uri() -> str:
+    scoped = _scoped_tracking_uri.get()
+    if scoped is not None:
+        return scoped
     if _tracking_uri_override is not None:
         return _tracking_uri_override
     from_env = env("TRACKING_URI")
@@ -72,3 +99,13 @@ def default_artifact_root(tracking_uri: str) -> str:
         db_path = Path(tracking_uri.removeprefix("sqlite:///"))
         return (db_path.parent / "artifacts").resolve().as_uri()
     return (mltrack_home() / "artifacts").resolve().as_uri()
+
+
+def ui_url() -> str:
+    """Base address of the tracking UI (``MLTRACK_UI_URL``), used in links from Prefect to our run pages."""
+    return (env("UI_URL") or DEFAULT_UI_URL).rstrip("/")
+
+
+def run_page_url(experiment_id: str, run_id: str) -> str:
+    """The run's page in the tracking UI, in MLflow's route format (``#/experiments/<id>/runs/<id>``)."""
+    return f"{ui_url()}/#/experiments/{experiment_id}/runs/{run_id}"

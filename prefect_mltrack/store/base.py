@@ -83,7 +83,10 @@ class AbstractStore(abc.ABC):
         start_time: int | None = None,
         tags: Sequence[RunTag] = (),
         run_name: str | None = None,
-    ) -> Run: ...
+        run_id: str | None = None,
+    ) -> Run:
+        """Create a run; ``run_id`` (an extension of MLflow's contract) lets an orchestrator derive the
+        id from its own, e.g. a Prefect flow run id, and raises ``RESOURCE_ALREADY_EXISTS`` if taken."""
 
     @abc.abstractmethod
     def get_run(self, run_id: str) -> Run: ...
