@@ -255,6 +255,7 @@ class SqlStore(AbstractStore):
         start_time: int | None = None,
         tags: Sequence[RunTag] = (),
         run_name: str | None = None,
+        run_id: str | None = None,
     ) -> Run:
         tag_values = {tag.key: tag.value for tag in tags}
         tagged_name = tag_values.get(RUN_NAME_TAG)
@@ -266,8 +267,24 @@ class SqlStore(AbstractStore):
         run_name = run_name or tagged_name or generate_run_name()
         tag_values[RUN_NAME_TAG] = run_name
         tag_rows = self._tag_rows(tag_values.items())
-        run_id = uuid.uuid4().hex
+        run_id = uuid.uuid4().hex if run_id is None else v.validate_run_id(run_id)
         start_time = now_ms() if start_time is None else v.validate_timestamp("start_time", start_time)
+        try:
+            self._insert_run(experiment_id, run_id, run_name, user_id, start_time, tag_rows)
+        except IntegrityError:
+            # Only a caller-chosen id can collide (uuid4 ids do not).
+            raise ResourceAlreadyExistsError(f"Run with id={run_id} already exists.") from None
+        return self.get_run(run_id)
+
+    def _insert_run(
+        self,
+        experiment_id: str,
+        run_id: str,
+        run_name: str,
+        user_id: str,
+        start_time: int,
+        tag_rows: list[dict[str, Any]],
+    ) -> None:
         with write_transaction(self.engine) as conn:
             experiment = self._experiment_row(conn, experiment_id)
             if experiment.lifecycle_stage != _ACTIVE:
@@ -288,7 +305,6 @@ class SqlStore(AbstractStore):
             }
             conn.execute(schema.runs.insert(), row)
             conn.execute(schema.tags.insert(), [{**t, "run_id": run_id} for t in tag_rows])
-        return self.get_run(run_id)
 
     @staticmethod
     def _tag_rows(items: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
