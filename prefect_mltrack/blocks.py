@@ -114,7 +114,8 @@ class ArtifactStorage(Block):
             options["key"] = self.access_key_id
         if self.secret_access_key is not None:
             options["secret"] = self.secret_access_key.get_secret_value()
-        client_kwargs = {k: val for k, val in (("endpoint_url", self.endpoint_url), ("region_name", self.region)) if val}
+        pairs = (("endpoint_url", self.endpoint_url), ("region_name", self.region))
+        client_kwargs = {k: val for k, val in pairs if val}
         if client_kwargs:
             options["client_kwargs"] = client_kwargs
         return options

@@ -85,7 +85,10 @@ class SweepProgress:
         self.done = 0
         self.artifact_id: UUID | None = None
         try:
-            self.artifact_id = create_progress_artifact(0.0 if total else 100.0, description=description)
+            # _sync: a plain call even inside an async flow (Prefect dispatches on the calling context).
+            self.artifact_id = create_progress_artifact(  # type: ignore[call-arg,assignment]
+                0.0 if total else 100.0, description=description, _sync=True
+            )
         except Exception as exc:
             logger.warning("Could not create a Prefect progress artifact: %s", exc)
 
@@ -100,6 +103,6 @@ class SweepProgress:
         if self.artifact_id is None:
             return
         try:
-            update_progress_artifact(self.artifact_id, self.percent)
+            update_progress_artifact(self.artifact_id, self.percent, _sync=True)  # type: ignore[call-arg]
         except Exception as exc:
             logger.warning("Could not update the Prefect progress artifact: %s", exc)

@@ -36,11 +36,15 @@ class RunHandle(BaseModel):
     tracking_uri: str
 
     @contextlib.contextmanager
-    def child_run(self, run_name: str | None = None, tags: Mapping[str, Any] | None = None) -> Iterator[fluent.ActiveRun]:
+    def child_run(
+        self, run_name: str | None = None, tags: Mapping[str, Any] | None = None
+    ) -> Iterator[fluent.ActiveRun]:
         """Start a run nested under this one (same store, same experiment); end it on exit."""
-        with settings.tracking_uri_scope(self.tracking_uri):
-            with fluent.start_run(parent_run_id=self.run_id, nested=True, run_name=run_name, tags=tags) as run:
-                yield run
+        with (
+            settings.tracking_uri_scope(self.tracking_uri),
+            fluent.start_run(parent_run_id=self.run_id, nested=True, run_name=run_name, tags=tags) as run,
+        ):
+            yield run
 
     @contextlib.contextmanager
     def activate(self) -> Iterator[fluent.ActiveRun]:

@@ -65,17 +65,14 @@ def log_params_task(params: Mapping[str, Any], run: RunHandle | str | None = Non
 
 
 @task(name="Log metrics", description="Log a mapping of metrics to a tracking run in one write.", **_RETRIES)
-def log_metrics_task(
-    metrics: Mapping[str, float], step: int | None = None, run: RunHandle | str | None = None
-) -> None:
+def log_metrics_task(metrics: Mapping[str, float], step: int | None = None, run: RunHandle | str | None = None) -> None:
     """Log metric values at ``step`` (default 0) in one atomic write."""
     from prefect_mltrack.client import now_ms
 
     client, run_id = _client_for(run)
     timestamp = now_ms()
-    client.log_batch(
-        run_id, metrics=[Metric(key=str(k), value=val, timestamp=timestamp, step=step or 0) for k, val in metrics.items()]
-    )
+    points = [Metric(key=str(k), value=val, timestamp=timestamp, step=step or 0) for k, val in metrics.items()]
+    client.log_batch(run_id, metrics=points)
 
 
 @task(name="Log artifacts", description="Copy a local file or folder into a tracking run's artifacts.", **_RETRIES)

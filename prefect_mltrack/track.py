@@ -334,7 +334,7 @@ class _TrackedRun:
             elif parent_run_id:
                 experiment_id = client.get_run(parent_run_id).info.experiment_id
             else:
-                experiment_id = self._experiment_id(client, ctx.flow.name)
+                experiment_id = self._experiment_id(client, ctx.flow.name if ctx.flow else self.fn.__name__)
             run = client.create_run(
                 experiment_id, tags=tags, run_name=self.options.run_name or flow_run.name, run_id=run_id
             )
@@ -374,7 +374,7 @@ class _TrackedRun:
         tags = {
             FLOW_RUN_ID_TAG: str(flow_run.id),
             FLOW_RUN_NAME_TAG: flow_run.name,
-            FLOW_NAME_TAG: ctx.flow.name,
+            FLOW_NAME_TAG: ctx.flow.name if ctx.flow else flow_run.flow_id and str(flow_run.flow_id),
             RUN_COUNT_TAG: str(max(flow_run.run_count, 1)),
         }
         if flow_run.deployment_id:

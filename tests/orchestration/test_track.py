@@ -32,7 +32,7 @@ def fit(n: int) -> int:
 
 @flow
 @track(experiment="iris")
-def train(n_estimators: int = 100, model: Model = Model(), grid: list[int] = [1, 2]) -> int:  # noqa: B006
+def train(n_estimators: int = 100, model: Model = Model(), grid: list[int] = [1, 2]) -> int:  # noqa: B006, B008
     fit.submit(n_estimators).result()
     mlflow.log_metric("accuracy", 0.97)
     return n_estimators
