@@ -19,9 +19,9 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import cross_val_score
 
 import prefect_mltrack as mlflow
+from prefect_mltrack.flow_tracking import track
 from prefect_mltrack.prefect_ui import SweepProgress
 from prefect_mltrack.run_handle import RunHandle, active_run_handle
-from prefect_mltrack.track import track
 
 
 @task(name="Run trial", retries=1)

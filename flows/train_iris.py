@@ -16,7 +16,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.model_selection import cross_val_score, train_test_split
 
 import prefect_mltrack as mlflow
-from prefect_mltrack.track import track
+from prefect_mltrack.flow_tracking import track
 
 
 @task(name="Fit random forest")

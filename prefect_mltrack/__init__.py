@@ -62,6 +62,11 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["MlflowClient", "TrackingClient"], "prefect_mltrack.client"),
     **dict.fromkeys(["MLTrackError", "MlflowException"], "prefect_mltrack.exceptions"),
     **dict.fromkeys(["Metric", "Param", "RunTag", "RunStatus", "ViewType"], "prefect_mltrack.entities"),
+    # The Prefect face: importing these loads Prefect.
+    **dict.fromkeys(["track", "tracked_flow"], "prefect_mltrack.flow_tracking"),
+    **dict.fromkeys(["RunHandle", "active_run_handle"], "prefect_mltrack.run_handle"),
+    **dict.fromkeys(["log_artifacts_task", "log_metrics_task", "log_params_task"], "prefect_mltrack.tasks"),
+    **dict.fromkeys(["ArtifactStorage", "ModelServer", "TrackingStore"], "prefect_mltrack.blocks"),
 }
 
 __all__ = sorted(_EXPORTS)
@@ -81,9 +86,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from prefect_mltrack.blocks import ArtifactStorage, ModelServer, TrackingStore
     from prefect_mltrack.client import MlflowClient, TrackingClient
     from prefect_mltrack.entities import Metric, Param, RunStatus, RunTag, ViewType
     from prefect_mltrack.exceptions import MlflowException, MLTrackError
+    from prefect_mltrack.flow_tracking import track, tracked_flow
     from prefect_mltrack.fluent import (
         ActiveRun,
         active_run,
@@ -117,4 +124,6 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from prefect_mltrack.run_handle import RunHandle, active_run_handle
     from prefect_mltrack.settings import get_tracking_uri, is_tracking_uri_set, set_tracking_uri
+    from prefect_mltrack.tasks import log_artifacts_task, log_metrics_task, log_params_task

@@ -16,6 +16,9 @@ EXPECTED_PUBLIC = {
     "log_artifacts", "log_dict", "log_figure", "log_metric", "log_metrics", "log_param", "log_params", "log_text",
     "search_experiments", "search_runs", "set_experiment", "set_experiment_tag", "set_experiment_tags", "set_tag",
     "set_tags", "set_tracking_uri", "start_run",
+    # the Prefect face
+    "track", "tracked_flow", "RunHandle", "active_run_handle", "log_params_task", "log_metrics_task",
+    "log_artifacts_task", "TrackingStore", "ArtifactStorage", "ModelServer",
 }  # fmt: skip
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from prefect.runtime import flow_run
 
 import prefect_mltrack as mlflow
-from prefect_mltrack.track import tracked_flow
+from prefect_mltrack.flow_tracking import tracked_flow
 
 
 @tracked_flow(experiment="crashing", name="crash-me")

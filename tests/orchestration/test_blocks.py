@@ -18,7 +18,7 @@ from prefect_mltrack.block_documents import expand_env, read_block_file
 from prefect_mltrack.blocks import BLOCK_TYPES, ArtifactStorage, ModelServer, TrackingStore
 from prefect_mltrack.cli import app
 from prefect_mltrack.exceptions import InvalidParameterError
-from prefect_mltrack.track import run_id_for_flow_run, track
+from prefect_mltrack.flow_tracking import run_id_for_flow_run, track
 
 ROOT = Path(__file__).resolve().parents[2]
 

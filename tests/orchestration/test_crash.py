@@ -24,7 +24,7 @@ from prefect.runner._hook_runner import HookRunner
 from prefect.states import Cancelling, Crashed, State
 
 import prefect_mltrack as mlflow
-from prefect_mltrack.track import ERROR_TAG, run_id_for_flow_run
+from prefect_mltrack.flow_tracking import ERROR_TAG, run_id_for_flow_run
 
 FLOW_FILE = Path(__file__).with_name("crash_flow.py")
 

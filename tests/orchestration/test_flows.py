@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 import prefect_mltrack as mlflow
-from prefect_mltrack.track import run_id_for_flow_run
+from prefect_mltrack.flow_tracking import run_id_for_flow_run
 
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
 

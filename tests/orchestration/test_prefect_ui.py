@@ -12,8 +12,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
 import prefect_mltrack as mlflow
+from prefect_mltrack.flow_tracking import run_id_for_flow_run, track
 from prefect_mltrack.prefect_ui import SweepProgress
-from prefect_mltrack.track import run_id_for_flow_run, track
 
 
 def _artifacts(flow_run_id: Any) -> list[Any]:

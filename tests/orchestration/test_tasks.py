@@ -11,9 +11,9 @@ from prefect.task_runners import ProcessPoolTaskRunner
 
 import prefect_mltrack as mlflow
 from prefect_mltrack.exceptions import InvalidParameterError
+from prefect_mltrack.flow_tracking import run_id_for_flow_run, track
 from prefect_mltrack.run_handle import RunHandle, active_run_handle
 from prefect_mltrack.tasks import log_artifacts_task, log_metrics_task, log_params_task
-from prefect_mltrack.track import run_id_for_flow_run, track
 
 HERE = Path(__file__).resolve().parent
 

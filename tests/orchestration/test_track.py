@@ -12,7 +12,7 @@ from prefect import flow, task
 from pydantic import BaseModel
 
 import prefect_mltrack as mlflow
-from prefect_mltrack.track import ERROR_TAG, run_id_for_flow_run, track, tracked_flow
+from prefect_mltrack.flow_tracking import ERROR_TAG, run_id_for_flow_run, track, tracked_flow
 
 
 def _run_of(state: Any) -> Any:
@@ -195,7 +195,7 @@ def test_long_and_invalid_parameter_names_and_values_are_handled_like_mlflow_aut
     def odd(text: str = "x" * 7000, weird: dict[str, int] = {"bad key!": 1, "ok": 2}) -> None:  # noqa: B006
         pass
 
-    with caplog.at_level(logging.WARNING, logger="prefect_mltrack.track"):
+    with caplog.at_level(logging.WARNING, logger="prefect_mltrack.flow_tracking"):
         state = odd(return_state=True)
     params = _run_of(state).data.params
     assert len(params["text"]) == 6000
@@ -221,3 +221,21 @@ def test_calling_the_body_outside_prefect_still_tracks_a_run() -> None:
 def test_experiment_name_is_validated_at_decoration_time() -> None:
     with pytest.raises(mlflow.MLTrackError, match="experiment"):
         track(experiment="")
+
+
+def test_a_deleted_experiment_is_not_silently_reused_or_recreated() -> None:
+    @flow
+    @track(experiment="short-lived")
+    def short_lived() -> None:
+        mlflow.log_metric("m", 1.0)
+
+    assert short_lived(return_state=True).is_completed()
+    experiment = mlflow.get_experiment_by_name("short-lived")
+    mlflow.delete_experiment(experiment.experiment_id)
+    state = short_lived(return_state=True)
+    assert state.is_failed()
+    with pytest.raises(mlflow.MLTrackError, match="is deleted; restore it"):
+        state.result()
+    mlflow.MlflowClient().restore_experiment(experiment.experiment_id)
+    assert short_lived(return_state=True).is_completed()
+    assert len(mlflow.search_runs([experiment.experiment_id], output_format="list")) == 2

@@ -36,7 +36,7 @@ from prefect_mltrack import fluent, settings
 from prefect_mltrack import validation as v
 from prefect_mltrack.client import PARENT_RUN_TAG, TrackingClient
 from prefect_mltrack.entities import Param, Run, RunStatus, RunTag, SourceType
-from prefect_mltrack.exceptions import ResourceAlreadyExistsError, ResourceNotFoundError
+from prefect_mltrack.exceptions import InvalidParameterError, ResourceAlreadyExistsError, ResourceNotFoundError
 
 if TYPE_CHECKING:
     from prefect import Flow
@@ -335,9 +335,15 @@ class _TrackedRun:
                 experiment_id = client.get_run(parent_run_id).info.experiment_id
             else:
                 experiment_id = self._experiment_id(client, ctx.flow.name if ctx.flow else self.fn.__name__)
-            run = client.create_run(
-                experiment_id, tags=tags, run_name=self.options.run_name or flow_run.name, run_id=run_id
-            )
+            run_name = self.options.run_name or flow_run.name
+            try:
+                run = client.create_run(experiment_id, tags=tags, run_name=run_name, run_id=run_id)
+            except (InvalidParameterError, ResourceNotFoundError):
+                if experiment_id not in _experiment_ids.values():
+                    raise
+                _experiment_ids.clear()  # a cached experiment was deleted meanwhile: look it up again
+                experiment_id = self._experiment_id(client, ctx.flow.name if ctx.flow else self.fn.__name__)
+                run = client.create_run(experiment_id, tags=tags, run_name=run_name, run_id=run_id)
         except ResourceAlreadyExistsError:  # a retry of this flow run: reopen the same run
             run = self._reopen(client, run_id, tags)
         if self.options.log_parameters and ctx.parameters:
@@ -399,16 +405,33 @@ class _TrackedRun:
             self.summary = client.get_run(self.run_id)
 
 
+# (tracking URI, experiment name) -> id: a flow that runs often skips the lookup. A stale entry
+# (experiment deleted) is dropped when create_run refuses it.
+_experiment_ids: dict[tuple[str, str], str] = {}
+
+
 def _get_or_create_experiment(client: TrackingClient, name: str, artifact_root: str | None) -> str:
+    cache_key = (client.tracking_uri, name)
+    cached = _experiment_ids.get(cache_key)
+    if cached is not None:
+        return cached
     found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    try:
-        return client.create_experiment(name, artifact_location=artifact_root)
-    except ResourceAlreadyExistsError:  # another flow run created it first
-        again = client.get_experiment_by_name(name)
-        assert again is not None
-        return again.experiment_id
+    if found is not None and found.lifecycle_stage == "active":
+        experiment_id = found.experiment_id
+    elif found is not None:
+        raise InvalidParameterError(
+            f"Experiment {name!r} is deleted; restore it (mltrack experiments restore {found.experiment_id}) "
+            "or track the flow into another experiment."
+        )
+    else:
+        try:
+            experiment_id = client.create_experiment(name, artifact_location=artifact_root)
+        except ResourceAlreadyExistsError:  # another flow run created it first
+            again = client.get_experiment_by_name(name)
+            assert again is not None
+            experiment_id = again.experiment_id
+    _experiment_ids[cache_key] = experiment_id
+    return experiment_id
 
 
 def _parent_from_prefect(flow_run: FlowRun, client: TrackingClient) -> str | None:
