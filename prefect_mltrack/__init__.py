@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     ),
     **dict.fromkeys(["get_tracking_uri", "is_tracking_uri_set", "set_tracking_uri"], "prefect_mltrack.settings"),
     **dict.fromkeys(["MlflowClient", "TrackingClient"], "prefect_mltrack.client"),
+    "register_model": "prefect_mltrack.registry_client",
     **dict.fromkeys(["MLTrackError", "MlflowException"], "prefect_mltrack.exceptions"),
     **dict.fromkeys(["Metric", "Param", "RunTag", "RunStatus", "ViewType"], "prefect_mltrack.entities"),
     # The Prefect face: importing these loads Prefect.
@@ -124,6 +125,7 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from prefect_mltrack.registry_client import register_model
     from prefect_mltrack.run_handle import RunHandle, active_run_handle
     from prefect_mltrack.settings import get_tracking_uri, is_tracking_uri_set, set_tracking_uri
     from prefect_mltrack.tasks import log_artifacts_task, log_metrics_task, log_params_task

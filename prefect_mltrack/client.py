@@ -1,4 +1,5 @@
-"""``TrackingClient`` (also ``MlflowClient``): the explicit, run-id based API over a store.
+"""``TrackingClient`` (also ``MlflowClient``): the explicit, run-id based API over a store,
+tracking here and the model registry in :mod:`prefect_mltrack.registry_client`.
 
 Example:
     >>> from prefect_mltrack.client import MlflowClient
@@ -34,6 +35,7 @@ from prefect_mltrack.entities import (
 )
 from prefect_mltrack.entities._base import trusted
 from prefect_mltrack.exceptions import InvalidParameterError, ResourceNotFoundError
+from prefect_mltrack.registry_client import RegistryClientMixin
 from prefect_mltrack.store import get_store
 
 if TYPE_CHECKING:
@@ -51,8 +53,9 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class TrackingClient:
-    """Tracking operations addressed by experiment and run id, under MLflow's ``MlflowClient`` names."""
+class TrackingClient(RegistryClientMixin):
+    """Tracking operations addressed by experiment and run id, under MLflow's ``MlflowClient`` names;
+    the model-registry operations come from :class:`~prefect_mltrack.registry_client.RegistryClientMixin`."""
 
     def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
         from prefect_mltrack.settings import get_tracking_uri, normalize_tracking_uri

@@ -168,3 +168,85 @@ def split_batch(metrics: list[Any], params: list[Any], tags: list[Any]) -> list[
         m, metrics = metrics[:room], metrics[room:]
         batches.append((m, p, t))
     return batches
+
+
+# -- model registry ------------------------------------------------------------------------------
+
+MAX_REGISTERED_MODEL_NAME_LENGTH: Final = 256
+MAX_REGISTRY_TAG_VALUE_LENGTH: Final = 100_000
+MAX_ALIAS_LENGTH: Final = 255
+MAX_RESULTS_SEARCH_REGISTERED_MODELS: Final = 1000
+MAX_RESULTS_SEARCH_MODEL_VERSIONS: Final = 200_000
+
+_ALIAS_CHARS = re.compile(r"^[\w\-]+$")
+_VERSION_ALIAS = re.compile(r"^[vV]\d+$")
+
+
+def validate_model_name(name: Any, what: str = "name") -> str:
+    """A registered model name: not empty, no '/' or ':', not '.'/'..'-like, at most 256 characters."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidParameterError(f"Missing value for parameter '{what}': a non-empty model name is required.")
+    if "/" in name or ":" in name:
+        raise InvalidParameterError(
+            f"Invalid model name {name!r}. Names cannot contain '/' or ':' (they separate the parts of "
+            "models:/<name>/<version> URIs); use '-', '_' or '.' instead."
+        )
+    if name == "." or name.startswith(".."):
+        raise InvalidParameterError(f"Invalid model name {name!r}: it must not be '.' or start with '..'.")
+    if len(name) > MAX_REGISTERED_MODEL_NAME_LENGTH:
+        raise InvalidParameterError(
+            f"Invalid model name '{name[:40]}...': it has {len(name)} characters; "
+            f"the limit is {MAX_REGISTERED_MODEL_NAME_LENGTH}."
+        )
+    return name
+
+
+def validate_model_version(version: Any) -> int:
+    """A version number given as an int or a digit string ("3"); returns the int."""
+    text = str(version).strip() if isinstance(version, int | str) and not isinstance(version, bool) else ""
+    if not text.isdigit():
+        raise InvalidParameterError(
+            f"Invalid version {version!r}: a model version number such as 1 or '1' is required."
+        )
+    return int(text)
+
+
+def validate_alias(alias: Any, *, allow_reserved: bool = False) -> str:
+    """An alias: letters, digits, '_' and '-', at most 255 characters; ``latest`` (any case) and
+    ``v<digits>`` are reserved unless ``allow_reserved`` (lookups accept them)."""
+    if not isinstance(alias, str) or not alias:
+        raise InvalidParameterError("Registered model alias name cannot be empty.")
+    if not _ALIAS_CHARS.match(alias):
+        raise InvalidParameterError(
+            f"Invalid alias name: {alias!r}. Aliases may only contain letters, digits, underscores (_) "
+            "and dashes (-), e.g. 'champion' or 'prod-eu'."
+        )
+    if len(alias) > MAX_ALIAS_LENGTH:
+        raise InvalidParameterError(
+            f"Invalid alias name '{alias[:40]}...': it has {len(alias)} characters; the limit is {MAX_ALIAS_LENGTH}."
+        )
+    if not allow_reserved and alias.lower() == "latest":
+        raise InvalidParameterError(
+            "'latest' alias name (case insensitive) is reserved: models:/<name>@latest always means the "
+            "highest version. Choose another alias."
+        )
+    if not allow_reserved and _VERSION_ALIAS.match(alias):
+        raise InvalidParameterError(
+            f"Version alias name {alias!r} is reserved (v<number> refers to that version). Choose another alias."
+        )
+    return alias
+
+
+def validate_registry_tag(key: Any, value: Any, what: str) -> tuple[str, str]:
+    """A registered-model or model-version tag: MLflow's key rules; the value is refused (not
+    truncated) beyond 100,000 characters."""
+    validate_key(key, what)
+    if value is None:
+        raise InvalidParameterError(f"The value of {what} '{key}' is None; give a string (it may be empty).")
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_REGISTRY_TAG_VALUE_LENGTH:
+        raise InvalidParameterError(
+            f"The value of {what} '{key}' has {len(text)} characters; the limit is "
+            f"{MAX_REGISTRY_TAG_VALUE_LENGTH}. Shorten it, or log it as an artifact instead."
+        )
+    return key, text

@@ -15,7 +15,7 @@ EXPECTED_PUBLIC = {
     "get_parent_run", "get_run", "get_tracking_uri", "is_tracking_uri_set", "last_active_run", "log_artifact",
     "log_artifacts", "log_dict", "log_figure", "log_metric", "log_metrics", "log_param", "log_params", "log_text",
     "search_experiments", "search_runs", "set_experiment", "set_experiment_tag", "set_experiment_tags", "set_tag",
-    "set_tags", "set_tracking_uri", "start_run",
+    "set_tags", "set_tracking_uri", "start_run", "register_model",
     # the Prefect face
     "track", "tracked_flow", "RunHandle", "active_run_handle", "log_params_task", "log_metrics_task",
     "log_artifacts_task", "TrackingStore", "ArtifactStorage", "ModelServer",

@@ -1,5 +1,15 @@
-"""Entities, importable as ``from prefect_mltrack.entities import Metric, Param, RunTag``."""
+"""Entities, importable as ``from prefect_mltrack.entities import Metric, ModelVersion, RunTag``."""
 
+from prefect_mltrack.entities.model_registry import (
+    ALL_STAGES,
+    ModelVersion,
+    ModelVersionStage,
+    ModelVersionStatus,
+    ModelVersionTag,
+    RegisteredModel,
+    RegisteredModelAlias,
+    RegisteredModelTag,
+)
 from prefect_mltrack.entities.tracking import (
     Dataset,
     DatasetInput,
@@ -22,6 +32,7 @@ from prefect_mltrack.entities.tracking import (
 )
 
 __all__ = [
+    "ALL_STAGES",
     "Dataset",
     "DatasetInput",
     "Experiment",
@@ -30,8 +41,15 @@ __all__ = [
     "InputTag",
     "LifecycleStage",
     "Metric",
+    "ModelVersion",
+    "ModelVersionStage",
+    "ModelVersionStatus",
+    "ModelVersionTag",
     "PagedList",
     "Param",
+    "RegisteredModel",
+    "RegisteredModelAlias",
+    "RegisteredModelTag",
     "Run",
     "RunData",
     "RunInfo",

@@ -1,4 +1,4 @@
-"""The store seam: one typed interface for every tracking backend.
+"""The store seam: one typed interface for every tracking and registry backend.
 
 ``log_batch`` is the single write primitive for run data and must be atomic (all or nothing);
 ``log_metric``/``log_param``/``set_tag`` are thin calls to it. Backends (SQL now, REST later)
@@ -14,8 +14,12 @@ from prefect_mltrack.entities import (
     Experiment,
     ExperimentTag,
     Metric,
+    ModelVersion,
+    ModelVersionTag,
     PagedList,
     Param,
+    RegisteredModel,
+    RegisteredModelTag,
     Run,
     RunInfo,
     RunStatus,
@@ -159,6 +163,105 @@ class AbstractStore(abc.ABC):
     @abc.abstractmethod
     def purge_experiment(self, experiment_id: str) -> None:
         """Remove a deleted experiment (its runs must be purged first) so its name can be reused."""
+
+    # ==========================================================================================
+    # -- registry: registered models, versions, stages, aliases (MLflow's names and rules) ----
+    # ==========================================================================================
+    # Names are validated by the store; versions are numbered 1, 2, ... per model and never reused.
+
+    @abc.abstractmethod
+    def create_registered_model(
+        self, name: str, tags: Sequence[RegisteredModelTag] | None = None, description: str | None = None
+    ) -> RegisteredModel:
+        """Create an empty registered model; ``RESOURCE_ALREADY_EXISTS`` if the name is taken."""
+
+    @abc.abstractmethod
+    def get_registered_model(self, name: str) -> RegisteredModel: ...
+
+    @abc.abstractmethod
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        """Rename a model; its versions, tags and aliases follow it."""
+
+    @abc.abstractmethod
+    def update_registered_model(self, name: str, description: str | None) -> RegisteredModel: ...
+
+    @abc.abstractmethod
+    def delete_registered_model(self, name: str) -> None:
+        """Hard delete: the model with every version, tag and alias."""
+
+    @abc.abstractmethod
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[RegisteredModel]: ...
+
+    @abc.abstractmethod
+    def set_registered_model_tag(self, name: str, tag: RegisteredModelTag) -> None: ...
+
+    @abc.abstractmethod
+    def delete_registered_model_tag(self, name: str, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: Sequence[ModelVersionTag] | None = None,
+        run_link: str | None = None,
+        description: str | None = None,
+    ) -> ModelVersion:
+        """Add version max+1 (deleted versions count) of an existing model, in stage None."""
+
+    @abc.abstractmethod
+    def get_model_version(self, name: str, version: str | int) -> ModelVersion: ...
+
+    @abc.abstractmethod
+    def update_model_version(self, name: str, version: str | int, description: str | None) -> ModelVersion: ...
+
+    @abc.abstractmethod
+    def delete_model_version(self, name: str, version: str | int) -> None:
+        """Soft delete: invisible afterwards, number kept, aliases on it removed."""
+
+    @abc.abstractmethod
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 10_000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[ModelVersion]: ...
+
+    @abc.abstractmethod
+    def get_model_version_download_uri(self, name: str, version: str | int) -> str: ...
+
+    @abc.abstractmethod
+    def set_model_version_tag(self, name: str, version: str | int, tag: ModelVersionTag) -> None: ...
+
+    @abc.abstractmethod
+    def delete_model_version_tag(self, name: str, version: str | int, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def transition_model_version_stage(
+        self, name: str, version: str | int, stage: str, archive_existing_versions: bool = False
+    ) -> ModelVersion:
+        """Move a version to a stage; ``archive_existing_versions`` (Staging/Production only) moves the
+        other versions already in that stage to Archived."""
+
+    @abc.abstractmethod
+    def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[ModelVersion]: ...
+
+    @abc.abstractmethod
+    def set_registered_model_alias(self, name: str, alias: str, version: str | int) -> None: ...
+
+    @abc.abstractmethod
+    def delete_registered_model_alias(self, name: str, alias: str) -> None: ...
+
+    @abc.abstractmethod
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion: ...
 
     def close(self) -> None:  # noqa: B027 - optional hook; stores without connections need nothing
         """Release connections; the store must not be used afterwards."""

@@ -13,7 +13,19 @@ from __future__ import annotations
 
 from typing import Final, cast
 
-from sqlalchemy import BigInteger, Double, ForeignKey, Index, Integer, MetaData, SmallInteger, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Double,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SPECIAL_NONE: Final = 0
@@ -127,3 +139,89 @@ params = cast(Table, ParamRow.__table__)
 tags = cast(Table, TagRow.__table__)
 metrics = cast(Table, MetricRow.__table__)
 latest_metrics = cast(Table, LatestMetricRow.__table__)
+
+
+# -- model registry --------------------------------------------------------------------------------
+# Child tables refer to a registered model by a surrogate id, so a rename is one row's update.
+
+
+class RegisteredModelRow(Base):
+    __tablename__ = "registered_models"
+
+    registered_model_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    creation_timestamp: Mapped[int] = mapped_column(BigInteger)
+    last_updated_timestamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class RegisteredModelTagRow(Base):
+    __tablename__ = "registered_model_tags"
+
+    registered_model_id: Mapped[int] = mapped_column(
+        ForeignKey("registered_models.registered_model_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ModelVersionRow(Base):
+    """A version; deleting one sets ``deleted_time`` (the row stays, so its number is never reused)."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (Index("ix_model_versions_run_id", "run_id"),)
+
+    registered_model_id: Mapped[int] = mapped_column(
+        ForeignKey("registered_models.registered_model_id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    creation_timestamp: Mapped[int] = mapped_column(BigInteger)
+    last_updated_timestamp: Mapped[int] = mapped_column(BigInteger)
+    description: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[str | None] = mapped_column(String(256))
+    current_stage: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(Text)
+    storage_location: Mapped[str] = mapped_column(Text)  # source resolved to an artifact URI
+    run_id: Mapped[str | None] = mapped_column(String(256))
+    run_link: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    status_message: Mapped[str | None] = mapped_column(Text)
+    deleted_time: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ModelVersionTagRow(Base):
+    __tablename__ = "model_version_tags"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["registered_model_id", "version"],
+            ["model_versions.registered_model_id", "model_versions.version"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    registered_model_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class RegisteredModelAliasRow(Base):
+    __tablename__ = "registered_model_aliases"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["registered_model_id", "version"],
+            ["model_versions.registered_model_id", "model_versions.version"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    registered_model_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alias: Mapped[str] = mapped_column(String(256), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+registered_models = cast(Table, RegisteredModelRow.__table__)
+registered_model_tags = cast(Table, RegisteredModelTagRow.__table__)
+model_versions = cast(Table, ModelVersionRow.__table__)
+model_version_tags = cast(Table, ModelVersionTagRow.__table__)
+registered_model_aliases = cast(Table, RegisteredModelAliasRow.__table__)

@@ -38,6 +38,7 @@ from prefect_mltrack.store.sql import schema
 from prefect_mltrack.store.sql import search as sql_search
 from prefect_mltrack.store.sql.batch_writer import BatchWriter
 from prefect_mltrack.store.sql.engine import create_sql_engine, ensure_schema, write_transaction
+from prefect_mltrack.store.sql.registry import SqlRegistryMixin
 from prefect_mltrack.store.sql.rows import encode_metric_value, load_experiments, load_runs, metric_points, run_info
 
 RUN_NAME_TAG = "mlflow.runName"
@@ -49,7 +50,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class SqlStore(AbstractStore):
+class SqlStore(SqlRegistryMixin, AbstractStore):
     """Tracking store on SQLAlchemy Core; ``uri`` is ``sqlite:///path`` or ``postgresql+psycopg://...``.
 
     Example:
