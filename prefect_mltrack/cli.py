@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from prefect_mltrack.cli_blocks import blocks_app
+from prefect_mltrack.cli_models import models_app, registry_app
 from prefect_mltrack.exceptions import InvalidParameterError, MalformedFilterError, MLTrackError
 
 if TYPE_CHECKING:
@@ -63,7 +64,14 @@ app = typer.Typer(
 experiments_app = typer.Typer(help="Create, list, rename, delete and restore experiments.", callback=_remember_uri)
 runs_app = typer.Typer(help="Search, inspect, delete and restore runs.", callback=_remember_uri)
 db_app = typer.Typer(help="Tracking database maintenance.", callback=_remember_uri)
-for _name, _sub in (("experiments", experiments_app), ("runs", runs_app), ("db", db_app), ("blocks", blocks_app)):
+for _name, _sub in (
+    ("experiments", experiments_app),
+    ("runs", runs_app),
+    ("db", db_app),
+    ("blocks", blocks_app),
+    ("models", models_app),
+    ("registry", registry_app),
+):
     app.add_typer(_sub, name=_name, no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
