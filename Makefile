@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Real MLflow for the model-format interop tests (tests/models/test_interop.py); same pin as bench/.
+MLFLOW_VENV  := .venv-mlflow
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
 
 # Prefect: no telemetry from tests or demos.
 export DO_NOT_TRACK := 1
@@ -17,13 +20,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,sklearn]'
 	@touch $(STAMP)
 
+$(MLFLOW_STAMP):
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/pip install --quiet mlflow==3.17.2 skops
+	@touch $(MLFLOW_STAMP)
+
 ## demo: train and track real scikit-learn models on the embedded store (SQLite + local artifacts)
 demo: $(STAMP)
 	$(BIN)/python docs/examples/tracking_demo.py
 	$(BIN)/mltrack runs list --experiment-name Iris_Classification --max-results 10
 
 ## test: the whole suite, SQLite and PostgreSQL (skipped with the reason when no server answers)
-test: $(STAMP)
+test: $(STAMP) $(MLFLOW_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(STAMP)

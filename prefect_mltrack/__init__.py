@@ -72,8 +72,13 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
+# Submodules reachable as attributes, as mlflow.sklearn / mlflow.pyfunc are after `import mlflow`.
+_SUBMODULES = frozenset({"models", "pyfunc", "sklearn", "types"})
+
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"prefect_mltrack.{name}")  # the import system sets the attribute
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'prefect_mltrack' has no attribute {name!r}")
@@ -83,7 +88,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | _SUBMODULES)
 
 
 if TYPE_CHECKING:

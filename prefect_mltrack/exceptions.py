@@ -9,7 +9,9 @@ behave as they do with MLflow. The hierarchy:
     ├── ResourceNotFoundError          RESOURCE_DOES_NOT_EXIST
     ├── ResourceAlreadyExistsError     RESOURCE_ALREADY_EXISTS
     ├── InvalidStateError              INVALID_STATE
-    └── ArtifactPathError              INVALID_PARAMETER_VALUE, a path that escapes its root
+    ├── ArtifactPathError              INVALID_PARAMETER_VALUE, a path that escapes its root
+    ├── SchemaEnforcementError         INVALID_PARAMETER_VALUE, model input that breaks the signature
+    └── ModelIntegrityError            DATA_LOSS, a model file whose SHA-256 differs from the one saved
 """
 
 from __future__ import annotations
@@ -105,6 +107,24 @@ class InvalidStateError(MLTrackError):
 
 class ArtifactPathError(InvalidParameterError):
     """An artifact path that is absolute, climbs out with '..', or resolves outside its root."""
+
+
+class SchemaEnforcementError(InvalidParameterError):
+    """Model input (or params) that does not match the model signature and cannot be converted safely.
+
+    ``error_class`` is MLflow's ``SCHEMA_ENFORCEMENT_FAILED``; the scoring server sends it in the body.
+    """
+
+    error_class = "SCHEMA_ENFORCEMENT_FAILED"
+
+    def to_dict(self) -> dict[str, str]:
+        return {**super().to_dict(), "error_class": self.error_class}
+
+
+class ModelIntegrityError(MLTrackError):
+    """A model file that changed since the model was saved (its SHA-256 differs from the recorded one)."""
+
+    default_error_code = "DATA_LOSS"
 
 
 # MLflow's name, so `except MlflowException` ports unchanged.
