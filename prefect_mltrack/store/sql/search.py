@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, FromClause, Select, and_, exists, false, o
 from prefect_mltrack.exceptions import InvalidParameterError
 from prefect_mltrack.search import Comparison, OrderKey
 from prefect_mltrack.store.sql import schema
+from prefect_mltrack.store.sql.rows import RUN_COLUMNS
 from prefect_mltrack.store.sql.schema import SPECIAL_NAN
 
 _runs = schema.runs
@@ -170,4 +171,4 @@ def experiment_order(order_keys: Sequence[OrderKey]) -> list[Any]:
 
 
 def run_ids_query(experiment_ids: Sequence[int], stages: Sequence[str]) -> Select[Any]:
-    return select(_runs).where(_runs.c.experiment_id.in_(experiment_ids), _runs.c.lifecycle_stage.in_(stages))
+    return select(*RUN_COLUMNS).where(_runs.c.experiment_id.in_(experiment_ids), _runs.c.lifecycle_stage.in_(stages))

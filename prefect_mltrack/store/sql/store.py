@@ -36,10 +36,11 @@ from prefect_mltrack.settings import default_artifact_root
 from prefect_mltrack.store.base import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, AbstractStore
 from prefect_mltrack.store.sql import schema
 from prefect_mltrack.store.sql import search as sql_search
-from prefect_mltrack.store.sql.batch_writer import BatchWriter
+from prefect_mltrack.store.sql.batch_writer import BatchWriter, metric_rows
+from prefect_mltrack.store.sql.dbapi import Compiled, gc_paused
 from prefect_mltrack.store.sql.engine import create_sql_engine, ensure_schema, write_transaction
 from prefect_mltrack.store.sql.registry import SqlRegistryMixin
-from prefect_mltrack.store.sql.rows import encode_metric_value, load_experiments, load_runs, metric_points, run_info
+from prefect_mltrack.store.sql.rows import RUN_COLUMNS, load_experiments, load_runs, metric_points, run_info
 
 RUN_NAME_TAG = "mlflow.runName"
 _ACTIVE = LifecycleStage.ACTIVE.value
@@ -83,6 +84,16 @@ class SqlStore(SqlRegistryMixin, AbstractStore):
             set_={"value": exp_tag_upsert.excluded.value},
         )
         self._run_stage = select(schema.runs.c.lifecycle_stage).where(schema.runs.c.run_id == bindparam("run_id"))
+        # History reads run on the raw cursor; the order is the contract: (step, timestamp, value).
+        points = schema.metrics
+        history = (
+            select(points.c.value, points.c.special, points.c.timestamp, points.c.step)
+            .where(points.c.run_id == bindparam("run_id"), points.c.key == bindparam("key"))
+            .order_by(points.c.step, points.c.timestamp, points.c.value)
+            .offset(bindparam("offset"))
+        )
+        self._history = Compiled(history, self.engine)
+        self._history_page = Compiled(history.limit(bindparam("limit")), self.engine)
 
     def _ensure_default_experiment(self) -> None:
         with write_transaction(self.engine) as conn:
@@ -316,7 +327,7 @@ class SqlStore(SqlRegistryMixin, AbstractStore):
 
     def get_run(self, run_id: str) -> Run:
         with self.engine.connect() as conn:
-            row = conn.execute(select(schema.runs).where(schema.runs.c.run_id == run_id)).first()
+            row = conn.execute(select(*RUN_COLUMNS).where(schema.runs.c.run_id == run_id)).first()
             if row is None:
                 raise ResourceNotFoundError(f"Run with id={run_id} not found")
             return load_runs(conn, [row])[0]
@@ -349,7 +360,7 @@ class SqlStore(SqlRegistryMixin, AbstractStore):
                 conn.execute(self._upsert_tag, self._tag_rows([(RUN_NAME_TAG, run_name)])[0] | {"run_id": run_id})
             if values:
                 conn.execute(update(schema.runs).where(schema.runs.c.run_id == run_id).values(**values))
-            row = conn.execute(select(schema.runs).where(schema.runs.c.run_id == run_id)).one()
+            row = conn.execute(select(*RUN_COLUMNS).where(schema.runs.c.run_id == run_id)).one()
         return run_info(row)
 
     def _set_run_stage(self, run_id: str, stage: str) -> None:
@@ -378,23 +389,10 @@ class SqlStore(SqlRegistryMixin, AbstractStore):
         tags: Sequence[RunTag] = (),
     ) -> None:
         v.validate_batch_limits(len(metrics), len(params), len(tags))
-        metric_rows = [self._metric_row(run_id, metric) for metric in metrics]
+        rows = metric_rows(run_id, metrics)
         param_rows = self._param_rows(run_id, params)
         tag_rows = self._tag_rows((tag.key, tag.value) for tag in tags)
-        self._batch_writer.write(run_id, metric_rows, param_rows, tag_rows)
-
-    @staticmethod
-    def _metric_row(run_id: str, metric: Metric) -> dict[str, Any]:
-        key = v.validate_key(metric.key, "metric")
-        value, special = encode_metric_value(v.validate_metric_value(key, metric.value))
-        return {
-            "run_id": run_id,
-            "key": key,
-            "value": value,
-            "special": special,
-            "timestamp": v.validate_timestamp(key, metric.timestamp),
-            "step": v.validate_step(key, metric.step),
-        }
+        self._batch_writer.write(run_id, rows, param_rows, tag_rows)
 
     @staticmethod
     def _param_rows(run_id: str, params: Sequence[Param]) -> dict[str, str]:
@@ -420,24 +418,28 @@ class SqlStore(SqlRegistryMixin, AbstractStore):
     def get_metric_history(
         self, run_id: str, metric_key: str, max_results: int | None = None, page_token: str | None = None
     ) -> PagedList[Metric]:
-        table = schema.metrics
         offset = decode_page_token(page_token)
-        query = (
-            select(table.c.key, table.c.value, table.c.special, table.c.timestamp, table.c.step)
-            .where(table.c.run_id == run_id, table.c.key == metric_key)
-            .order_by(table.c.step, table.c.timestamp, table.c.value)
-            .offset(offset)
-        )
-        if max_results is not None:
-            query = query.limit(max_results + 1)
+        values = {"run_id": run_id, "key": metric_key, "offset": offset}
+        if max_results is None:
+            statement = self._history
+        else:
+            statement, values["limit"] = self._history_page, max_results + 1
         with self.engine.connect() as conn:
             if conn.execute(self._run_stage, {"run_id": run_id}).scalar() is None:
                 raise ResourceNotFoundError(f"Run with id={run_id} not found")
-            rows = conn.execute(query).all()
-        token = None
-        if max_results is not None and len(rows) > max_results:
-            rows, token = rows[:max_results], encode_page_token(offset + max_results)
-        history = metric_points(run_id, rows)
+            # The raw cursor of the same connection, in the same read transaction.
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(statement.sql, statement.params(values))
+                with gc_paused():  # one tuple, then one Metric, per point; see gc_paused
+                    rows = cursor.fetchall()
+                    token = None
+                    if max_results is not None and len(rows) > max_results:
+                        rows, token = rows[:max_results], encode_page_token(offset + max_results)
+                    history = metric_points(run_id, metric_key, rows)
+                    del rows  # freed before the collector is back, so it never walks them
+            finally:
+                cursor.close()
         return PagedList(history, token)
 
     def search_runs(
