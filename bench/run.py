@@ -33,7 +33,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 WORKLOADS_PY = BENCH_DIR / "workloads.py"
 DEFAULT_MLFLOW_VENV = BENCH_DIR / ".venv-mlflow"
 DEFAULT_OUTPUT = BENCH_DIR / "results" / "latest.json"
-WORKLOADS = ["log_metric", "log_batch", "search", "history", "import", "concurrency"]
+WORKLOADS = ["log_metric", "log_batch", "search", "history", "import", "concurrency", "models"]
 IMPLS = ["mltrack", "mlflow"]
 SUBPROCESS_TIMEOUT_S = 3600
 # No usage telemetry from MLflow 3 during the measurements (it would also make network calls).
@@ -65,6 +65,9 @@ TARGETS: dict[str, Target] = {
     "search_order_metric": Target(min_ratio=100),
     "history": Target(min_ratio=25),
     "import": Target(max_value=0.3),
+    "model_log": Target(min_ratio=5),
+    "model_load_warm": Target(min_ratio=1),
+    "model_load_fresh": Target(min_ratio=3),
 }
 
 

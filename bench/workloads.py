@@ -365,6 +365,63 @@ def bench_concurrency(impl: Impl, quick: bool) -> Result:
     return result
 
 
+# -- 7. models -------------------------------------------------------------------------------------
+MODEL_REPEATS = 3
+LOAD_REPEATS = 10
+
+
+def bench_models(impl: Impl, quick: bool) -> Result:
+    """The seed's RandomForest (n_estimators=100) logged with cloudpickle, then loaded back.
+
+    ``model_log``: ``sklearn.log_model(clf, name="iris_model", serialization_format="cloudpickle")``
+    inside a run (median of MODEL_REPEATS runs). ``model_load_warm``: ``sklearn.load_model("runs:/…")``
+    in the same process after one untimed load (median of LOAD_REPEATS). ``model_load_fresh``: a new
+    interpreter that imports the package, points at the store, loads the model by ``runs:/`` URI and
+    predicts one row (median of MODEL_REPEATS; interpreter start-up included). ``sklearn_import_floor``
+    is ``python -c "import sklearn.ensemble"`` alone: the part of a fresh load no model loader can avoid.
+    """
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_iris(return_X_y=True)
+    x_train, x_test, y_train, _ = train_test_split(x, y, test_size=0.2, random_state=42)
+    clf = RandomForestClassifier(n_estimators=100, random_state=0).fit(x_train, y_train)
+    mlflow = impl.api
+    flavor = importlib.import_module(f"{impl.module_name}.sklearn")
+    repeats = size(quick, MODEL_REPEATS, 1)
+
+    def log_once() -> str:
+        with mlflow.start_run() as run:
+            flavor.log_model(clf, name="iris_model", serialization_format="cloudpickle")
+        return f"runs:/{run.info.run_id}/iris_model"
+
+    log_times, uris = [], []
+    for _ in range(repeats):
+        seconds, uri = timed(log_once)
+        log_times.append(seconds)
+        uris.append(uri)
+    uri = uris[-1]
+    flavor.load_model(uri)  # warm: imports and caches are in place
+    load_s, model = median_time(lambda: flavor.load_model(uri), size(quick, LOAD_REPEATS, 3))
+    code = (
+        f"import {impl.module_name} as mlflow, {impl.module_name}.sklearn; "
+        f"mlflow.set_tracking_uri({impl.tracking_uri!r}); "
+        f"mlflow.sklearn.load_model({uri!r}).predict([[5.1, 3.5, 1.4, 0.2]])"
+    )
+    fresh_s, fresh_mb = median_python([PythonCall(code, impl.workdir, dict(os.environ))] * repeats)
+    # What unpickling a forest costs any loader: importing scikit-learn's ensemble package (and exiting).
+    floor_s, _ = median_python([PythonCall("import sklearn.ensemble", impl.workdir, dict(os.environ))] * repeats)
+    result = Result(size={"n_estimators": 100, "repeats": repeats})
+    result.measure("model_log", statistics.median(log_times), "s", "lower")
+    result.measure("model_load_warm", load_s, "s", "lower")
+    result.measure("model_load_fresh", fresh_s, "s", "lower")
+    result.measure("model_load_fresh_rss", fresh_mb, "MB", "lower")
+    result.measure("sklearn_import_floor", floor_s, "s", "lower", compare=False)
+    result.checks = {"predictions": [int(v) for v in model.predict(x_test)]}
+    return result
+
+
 WORKLOADS: dict[str, Callable[[Impl, bool], Result]] = {
     "log_metric": bench_log_metric,
     "log_batch": bench_log_batch,
@@ -372,6 +429,7 @@ WORKLOADS: dict[str, Callable[[Impl, bool], Result]] = {
     "history": bench_history,
     "import": bench_import,
     "concurrency": bench_concurrency,
+    "models": bench_models,
 }
 
 

@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from prefect_mltrack.exceptions import InvalidParameterError, MLTrackError
-from prefect_mltrack.models import saving
 from prefect_mltrack.models.environment import CONDA_ENV_FILE, PYTHON_ENV_FILE
 from prefect_mltrack.models.integrity import (
     add_code_to_path,
@@ -214,6 +213,8 @@ def save_model(
         )
     if python_model is None and artifacts:
         raise InvalidParameterError("artifacts are only used with python_model")
+    from prefect_mltrack.models import saving
+
     model_dir = saving.new_model_dir(path)
     model = mlflow_model if mlflow_model is not None else Model()
     code = copy_code_paths(code_paths, model_dir)
@@ -320,6 +321,8 @@ def log_model(
 ) -> ModelInfo:
     """Save a custom model (see :func:`save_model`) into the active run's artifacts."""
     del await_registration_for
+    from prefect_mltrack.models import saving
+
     return saving.log_model(
         save_model,
         artifact_path=artifact_path,

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from prefect_mltrack.exceptions import InvalidParameterError, MLTrackError
-from prefect_mltrack.models import saving
 from prefect_mltrack.models.environment import CONDA_ENV_FILE, PYTHON_ENV_FILE
 from prefect_mltrack.models.integrity import add_code_to_path, code_dir, copy_code_paths, model_file, verify_checksums
 from prefect_mltrack.models.mlmodel import Model, ModelInfo
@@ -100,6 +99,8 @@ def save_model(
         )
     if not hasattr(sk_model, pyfunc_predict_fn):
         raise InvalidParameterError(f"The model has no {pyfunc_predict_fn!r} method to use as pyfunc_predict_fn")
+    from prefect_mltrack.models import saving
+
     model_dir = saving.new_model_dir(path)
     model = mlflow_model if mlflow_model is not None else Model()
     code = copy_code_paths(code_paths, model_dir)
@@ -173,6 +174,8 @@ def log_model(
         ...     info = prefect_mltrack.sklearn.log_model(clf, name="iris_model", input_example=X[:3])
     """
     del await_registration_for  # registration here is synchronous
+    from prefect_mltrack.models import saving
+
     return saving.log_model(
         save_model,
         artifact_path=artifact_path,
