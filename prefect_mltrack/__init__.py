@@ -66,7 +66,14 @@ _EXPORTS: dict[str, str] = {
     # The Prefect face: importing these loads Prefect.
     **dict.fromkeys(["track", "tracked_flow"], "prefect_mltrack.flow_tracking"),
     **dict.fromkeys(["RunHandle", "active_run_handle"], "prefect_mltrack.run_handle"),
-    **dict.fromkeys(["log_artifacts_task", "log_metrics_task", "log_params_task"], "prefect_mltrack.tasks"),
+    **dict.fromkeys(
+        ["load_model_task", "log_artifacts_task", "log_metrics_task", "log_model_task", "log_params_task"],
+        "prefect_mltrack.tasks",
+    ),
+    **dict.fromkeys(
+        ["promote_model", "register_model_task", "set_model_alias_task", "transition_model_stage_task"],
+        "prefect_mltrack.promotion",
+    ),
     **dict.fromkeys(["ArtifactStorage", "ModelServer", "TrackingStore"], "prefect_mltrack.blocks"),
 }
 
@@ -130,7 +137,19 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from prefect_mltrack.promotion import (
+        promote_model,
+        register_model_task,
+        set_model_alias_task,
+        transition_model_stage_task,
+    )
     from prefect_mltrack.registry_client import register_model
     from prefect_mltrack.run_handle import RunHandle, active_run_handle
     from prefect_mltrack.settings import get_tracking_uri, is_tracking_uri_set, set_tracking_uri
-    from prefect_mltrack.tasks import log_artifacts_task, log_metrics_task, log_params_task
+    from prefect_mltrack.tasks import (
+        load_model_task,
+        log_artifacts_task,
+        log_metrics_task,
+        log_model_task,
+        log_params_task,
+    )

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 
 from prefect_mltrack import fluent, settings
@@ -27,7 +28,14 @@ from prefect_mltrack.entities import Metric, Param
 from prefect_mltrack.exceptions import MLTrackError
 from prefect_mltrack.run_handle import RunHandle, resolve_run
 
-__all__ = ["log_artifacts_task", "log_metrics_task", "log_params_task", "retry_on_transient_errors"]
+__all__ = [
+    "load_model_task",
+    "log_artifacts_task",
+    "log_metrics_task",
+    "log_model_task",
+    "log_params_task",
+    "retry_on_transient_errors",
+]
 
 
 def retry_on_transient_errors(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -85,3 +93,45 @@ def log_artifacts_task(
         client.log_artifacts(run_id, local_path, artifact_path)
     else:
         client.log_artifact(run_id, local_path, artifact_path)
+
+
+@task(
+    name="Log model",
+    description="Save a model in MLflow's format into a tracking run's artifacts (optionally registering it).",
+    cache_policy=NO_CACHE,  # a fitted model is not worth hashing for a cache key
+    **_RETRIES,
+)
+def log_model_task(
+    model: Any, artifact_path: str = "model", flavor: str = "sklearn", run: RunHandle | str | None = None, **kwargs: Any
+) -> Any:
+    """``prefect_mltrack.<flavor>.log_model`` as a task; returns the ``ModelInfo``.
+
+    ``flavor`` is ``sklearn`` (``model`` is the estimator) or ``pyfunc`` (``model`` is a
+    ``PythonModel``); other keyword arguments (``input_example``, ``registered_model_name``, …) pass through.
+    """
+    import importlib
+
+    if flavor not in ("sklearn", "pyfunc"):
+        raise MLTrackError(f"flavor must be 'sklearn' or 'pyfunc', not {flavor!r}", "INVALID_PARAMETER_VALUE")
+    module = importlib.import_module(f"prefect_mltrack.{flavor}")
+    run_id, uri = resolve_run(run)
+    handle = RunHandle(run_id=run_id, tracking_uri=uri or settings.get_tracking_uri())
+    active = fluent.active_run()
+    if active is not None and active.info.run_id == run_id and uri is None:
+        return _log(module, flavor, model, artifact_path, kwargs)
+    with handle.activate():
+        return _log(module, flavor, model, artifact_path, kwargs)
+
+
+def _log(module: Any, flavor: str, model: Any, artifact_path: str, kwargs: dict[str, Any]) -> Any:
+    if flavor == "pyfunc":
+        return module.log_model(artifact_path, python_model=model, **kwargs)
+    return module.log_model(model, artifact_path, **kwargs)
+
+
+@task(name="Load model", description="Load a model as a pyfunc model from a runs:/ or models:/ URI.", **_RETRIES)
+def load_model_task(model_uri: str) -> Any:
+    """``pyfunc.load_model`` as a task; returns the ``PyFuncModel``."""
+    from prefect_mltrack import pyfunc
+
+    return pyfunc.load_model(model_uri)

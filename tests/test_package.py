@@ -19,6 +19,8 @@ EXPECTED_PUBLIC = {
     # the Prefect face
     "track", "tracked_flow", "RunHandle", "active_run_handle", "log_params_task", "log_metrics_task",
     "log_artifacts_task", "TrackingStore", "ArtifactStorage", "ModelServer",
+    "log_model_task", "load_model_task", "register_model_task", "transition_model_stage_task",
+    "set_model_alias_task", "promote_model",
 }  # fmt: skip
 
 
