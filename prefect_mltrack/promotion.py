@@ -52,15 +52,17 @@ def emit_promotion_event(
         payload["stage"] = stage
     if alias is not None:
         payload["alias"] = alias
-    return emit_event(
-        event=PROMOTED_EVENT,
-        resource={
-            "prefect.resource.id": f"mltrack.model.{name}",
-            "prefect.resource.name": name,
-            "mltrack.model.name": name,
-        },
-        payload=payload,
-    )
+    resource = {
+        "prefect.resource.id": f"mltrack.model.{name}",
+        "prefect.resource.name": name,
+        "mltrack.model.name": name,
+    }
+    # Labels as well as payload: a deployment trigger can match labels (only @champion moves, say).
+    if stage is not None:
+        resource["mltrack.model.stage"] = stage
+    if alias is not None:
+        resource["mltrack.model.alias"] = alias
+    return emit_event(event=PROMOTED_EVENT, resource=resource, payload=payload)
 
 
 # -- tasks ----------------------------------------------------------------------------------------

@@ -37,16 +37,22 @@ def _children(parent_run_id: str, experiment_id: str) -> list[Any]:
     )
 
 
-def test_train_iris_tracks_one_run_with_task_metrics(flows: Any) -> None:
+def test_train_iris_tracks_one_run_with_task_metrics_and_registers_the_model(flows: Any) -> None:
     state = flows("train_iris").train_iris(n_estimators=20, max_depth=3, return_state=True)
-    accuracy = state.result()
+    result = state.result()
+    accuracy = result["accuracy"]
     run = mlflow.get_run(run_id_for_flow_run(state.state_details.flow_run_id))
-    assert run.data.params == {"n_estimators": "20", "max_depth": "3"}
+    assert run.info.run_id == result["run_id"]
+    assert run.data.params == {"n_estimators": "20", "max_depth": "3", "registered_model_name": "IrisClassifier"}
     assert run.data.metrics["accuracy"] == pytest.approx(accuracy) and 0.8 < accuracy <= 1.0
     history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "cv_accuracy")
     assert [m.step for m in history] == [1, 2, 3, 4, 5]
     assert mlflow.get_experiment(run.info.experiment_id).name == "Iris_Classification"
-    assert [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)] == ["output.txt"]
+    assert {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)} == {"output.txt", "iris_model"}
+    version = mlflow.MlflowClient().get_model_version("IrisClassifier", result["version"])
+    assert version.run_id == run.info.run_id
+    model = mlflow.pyfunc.load_model("models:/IrisClassifier/latest")
+    assert list(model.predict([[5.1, 3.5, 1.4, 0.2]])) == [0]
 
 
 def _check_sweep(state: Any, expected_trials: int) -> None:
