@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 
 from prefect_mltrack.cli_blocks import blocks_app
 from prefect_mltrack.cli_models import models_app, registry_app
+from prefect_mltrack.cli_serve import serve
 from prefect_mltrack.exceptions import InvalidParameterError, MalformedFilterError, MLTrackError
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ for _name, _sub in (
     ("registry", registry_app),
 ):
     app.add_typer(_sub, name=_name, no_args_is_help=True)
+app.command("serve")(serve)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 

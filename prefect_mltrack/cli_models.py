@@ -1,4 +1,4 @@
-"""``mltrack models`` (predict with a logged or registered model) and ``mltrack registry``."""
+"""``mltrack models`` (predict with or serve a logged or registered model) and ``mltrack registry``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.table import Table
 
 from prefect_mltrack.exceptions import MLTrackError
 
-models_app = typer.Typer(help="Use logged and registered models: predict.")
+models_app = typer.Typer(help="Use logged and registered models: predict, serve.")
 registry_app = typer.Typer(help="The model registry: list, describe, transition stages, set aliases.")
 
 TrackingUri = Annotated[
@@ -72,6 +72,67 @@ def models_predict(
         typer.echo(text)
     else:
         output_path.write_text(text + "\n")
+
+
+@models_app.command("serve")
+def models_serve(
+    model_uri: Annotated[str, typer.Option("-m", "--model-uri", help="runs:/, models:/ URI or a model folder.")],
+    host: Annotated[str, typer.Option("-h", "--host", help="Interface to bind; 0.0.0.0 exposes the server.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("-p", "--port", help="Port to listen on.")] = 5000,
+    workers: Annotated[int, typer.Option("-w", "--workers", min=1, help="Worker processes.")] = 1,
+    timeout: Annotated[
+        float, typer.Option("-t", "--timeout", help="Seconds a prediction may take before 504 (0: no limit).")
+    ] = 60.0,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", min=1, help="Larger request bodies answer 413.")
+    ] = 10 * 1024 * 1024,
+    env_manager: Annotated[
+        str, typer.Option("--env-manager", help="Accepted for MLflow compatibility; only 'local'.", hidden=True)
+    ] = "local",
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Serve one model with MLflow's scoring protocol: POST /invocations, GET /ping, /health, /version."""
+    import os
+
+    import uvicorn
+
+    from prefect_mltrack.serving import app as serving_app
+    from prefect_mltrack.serving.protocol import PROTOCOL
+
+    if env_manager != "local":
+        raise typer.BadParameter(
+            "models are served in this environment; only 'local' is supported", param_hint="--env-manager"
+        )
+    timeout_s = timeout if timeout > 0 else None
+    try:
+        pinned = serving_app.pin_model_uri(model_uri, tracking_uri)
+        if workers == 1:
+            app: Any = serving_app.create_app(
+                pinned, max_body_bytes=max_body_bytes, timeout_s=timeout_s, tracking_uri=tracking_uri
+            )
+        else:
+            from prefect_mltrack import settings
+            from prefect_mltrack.models.uris import download_model
+
+            with settings.tracking_uri_scope(tracking_uri):
+                download_model(pinned)  # fail here, once, rather than in every worker
+    except MLTrackError as exc:
+        _fail(exc)
+    shown = model_uri if pinned == model_uri else f"{model_uri} ({pinned})"
+    Console(stderr=True, soft_wrap=True).print(f"Serving {shown} at http://{host}:{port}/invocations", markup=False)
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, http=PROTOCOL)
+        return
+    os.environ[serving_app.ENV_MODEL_URI] = pinned
+    os.environ[serving_app.ENV_MAX_BODY_BYTES] = str(max_body_bytes)
+    os.environ[serving_app.ENV_TIMEOUT] = str(timeout if timeout > 0 else 0)
+    if tracking_uri:
+        os.environ["MLTRACK_TRACKING_URI"] = tracking_uri
+    uvicorn.run(
+        "prefect_mltrack.serving.app:app_from_env", factory=True, host=host, port=port, workers=workers, http=PROTOCOL
+    )
 
 
 @registry_app.command("list")
