@@ -25,10 +25,13 @@ $(MLFLOW_STAMP):
 	$(MLFLOW_VENV)/bin/pip install --quiet mlflow==3.17.2 skops
 	@touch $(MLFLOW_STAMP)
 
-## demo: train and track real scikit-learn models on the embedded store (SQLite + local artifacts)
+## demo: the whole story on the embedded store (SQLite + local artifacts): tracking, a tracked Prefect
+## training flow, registration, promotion, deployment to a local model server, a prediction over HTTP
 demo: $(STAMP)
 	$(BIN)/python docs/examples/tracking_demo.py
-	$(BIN)/mltrack runs list --experiment-name Iris_Classification --max-results 10
+	@mkdir -p "$${PREFECT_HOME:-$$HOME/.prefect}"
+	PREFECT_LOGGING_LEVEL=WARNING $(BIN)/python docs/examples/end_to_end.py
+	$(BIN)/mltrack registry describe IrisClassifier
 
 ## test: the whole suite, SQLite and PostgreSQL (skipped with the reason when no server answers)
 test: $(STAMP) $(MLFLOW_STAMP)
