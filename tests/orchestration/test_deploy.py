@@ -105,3 +105,69 @@ def test_promotion_trigger_matches_the_alias_event() -> None:
     assert trigger.expect == {"mltrack.model.version.promoted"}
     assert trigger.match.root == {"prefect.resource.id": "mltrack.model.Iris", "mltrack.model.alias": "champion"}
     assert trigger.parameters == {"name": "Iris", "alias_or_version": "{{ event.payload.version }}", "server": "team"}
+
+
+@pytest.mark.slow
+def test_promotion_event_redeploys_with_no_failed_request(
+    prefect_api: str, server_url: str, registered: Any, tmp_path: Any
+) -> None:
+    """Moving @champion emits the event; the served deploy flow answers it; the server switches
+    versions while requests keep flowing, and none of them fails."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect import flow
+
+    from prefect_mltrack import set_model_alias_task
+
+    ModelServer(base_url=server_url, token=SecretStr(TOKEN)).save("promotion-target", overwrite=True)
+    deploy_model("Iris", "champion", server="promotion-target")  # v1 serving
+    script = Path(__file__).resolve().parents[2] / "flows" / "deploy_on_promotion.py"
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    runner = subprocess.Popen(
+        [sys.executable, str(script), "Iris", "champion", "promotion-target"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    outcomes: list[int] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(base_url=server_url, timeout=10) as http:
+            while not stop.is_set():
+                outcomes.append(
+                    http.post("/models/Iris/invocations", json={"data": [[5.1, 3.5, 1.4, 0.2]]}).status_code
+                )
+
+    loader = threading.Thread(target=load)
+    try:
+        from prefect.client.orchestration import get_client
+
+        deadline = time.monotonic() + 60
+        with get_client(sync_client=True) as client:  # wait until the trigger's automation exists
+            while not [a for a in client.read_automations() if "on-promotion-iris-champion" in a.name]:
+                assert time.monotonic() < deadline, "the served deployment never registered its trigger"
+                time.sleep(0.2)
+        loader.start()
+
+        @flow
+        def crown_v2() -> None:
+            set_model_alias_task("Iris", "champion", 2)
+
+        crown_v2()
+        deadline = time.monotonic() + 90
+        while httpx.get(f"{server_url}/models").json()[0]["version"] != "2":
+            assert runner.poll() is None, "the runner died"
+            assert time.monotonic() < deadline, "the promotion did not redeploy within 90 s"
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        if loader.is_alive():
+            loader.join(15)
+        runner.terminate()
+        runner.wait(30)
+    assert outcomes and set(outcomes) == {200}, f"{len(outcomes)} requests, statuses {set(outcomes)}"

@@ -88,8 +88,12 @@ def test_sweep_on_a_dask_cluster_gives_one_nested_run_per_trial(flows: Any, tmp_
 def test_prefect_yaml_declares_scheduled_deployments_for_the_ready_flows(prefect_api: str) -> None:
     spec = yaml.safe_load((FLOWS / "prefect.yaml").read_text())
     entrypoints = {d["entrypoint"] for d in spec["deployments"]}
-    assert entrypoints == {"train_iris.py:train_iris", "sweep_iris.py:sweep_iris"}
-    assert all(d["schedules"][0]["cron"] for d in spec["deployments"])
+    assert entrypoints == {
+        "train_iris.py:train_iris",
+        "sweep_iris.py:sweep_iris",
+        "deploy_on_promotion.py:deploy_model",
+    }
+    assert all(d["schedules"][0]["cron"] for d in spec["deployments"] if "schedules" in d)
     # PWD as a shell sets it after `cd flows`: prefect.yaml resolves {{ $PWD }} when deploying.
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "DO_NOT_TRACK": "1", "PWD": str(FLOWS)}
     subprocess.run(
@@ -118,3 +122,10 @@ def test_prefect_yaml_declares_scheduled_deployments_for_the_ready_flows(prefect
     assert deployment.schedules and deployment.schedules[0].schedule.cron == "0 3 * * *"
     directory = deployment.pull_steps[0]["prefect.deployments.steps.set_working_directory"]["directory"]
     assert directory == str(FLOWS)
+    with get_client(sync_client=True) as client:
+        on_promotion = client.read_deployment_by_name("deploy-model/on-promotion")
+        automations = [a for a in client.read_automations() if a.name.startswith("on-promotion")]
+    assert on_promotion.parameters["server"] == "team"
+    (automation,) = automations
+    assert automation.trigger.expect == {"mltrack.model.version.promoted"}
+    assert automation.actions[0].parameters == {"alias_or_version": "{{ event.payload.version }}"}
