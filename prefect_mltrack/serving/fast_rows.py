@@ -5,7 +5,8 @@ lets scikit-learn validate it again: milliseconds per call for one row. :class:`
 shorter way only where the answer cannot differ from pyfunc's:
 
 * the model is a plain sklearn-flavor model whose pyfunc ``predict_fn`` is ``predict``;
-* the signature is all-``double`` named columns, or one float64 tensor of shape ``(-1, n)``;
+* the signature is all-``double`` named columns, or one float64 tensor of shape ``(-1, n)``, or
+  there is no signature and the estimator was fitted without feature names (unnamed rows only);
 * :func:`prefect_mltrack.serving.fast_predict.compile_fast_predictor` (optional; its absence is
   fine) compiled the estimator;
 * the body holds only rows (``dataframe_split`` without index, ``dataframe_records``,
@@ -70,7 +71,16 @@ class FastRows:
         conf = model.metadata.flavors.get("python_function") or {}
         if conf.get("loader_module") not in SKLEARN_LOADERS or conf.get("predict_fn", "predict") != "predict":
             return None
-        layout = _layout(model.metadata.get_input_schema())
+        schema = model.metadata.get_input_schema()
+        layout = _layout(schema)
+        if layout is None and schema is None:
+            # No signature (the walkthrough logs its forest this way): pyfunc hands the rows to
+            # scikit-learn unchanged, so unnamed numeric rows may take the same exact shortcut when
+            # the estimator was fitted without feature names.
+            estimator = model.get_raw_model()
+            width = getattr(estimator, "n_features_in_", None)
+            if isinstance(width, int) and width > 0 and not hasattr(estimator, "feature_names_in_"):
+                layout = (None, width)
         compile_fast_predictor = _compiler() if layout is not None else None
         if layout is None or compile_fast_predictor is None:
             return None

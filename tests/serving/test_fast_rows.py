@@ -154,3 +154,24 @@ def test_a_tensor_signature_takes_rows_only(iris_registry: IrisRegistry, tmp_pat
     scorer = Scorer.load(str(path))
     scorer.fast = FastRows(lambda m: np.asarray(iris_registry.v1.predict(m)), None, 4)
     assert _score(scorer, {"data": [SEED_ROW]}) == (200, {"predictions": [0]})
+
+
+def test_a_model_without_signature_takes_unnamed_rows_only_when_fitted_without_names(
+    iris_registry: IrisRegistry, compiled: list[Any], tmp_path: Any
+) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    import prefect_mltrack.sklearn
+
+    X = iris_registry.X
+    y = iris_registry.v1.predict(X)
+    unnamed = RandomForestClassifier(n_estimators=5, random_state=0).fit(X.to_numpy(), y)
+    prefect_mltrack.sklearn.save_model(unnamed, tmp_path / "unnamed")  # the walkthrough logs no signature
+    scorer = Scorer.load(str(tmp_path / "unnamed"))
+    assert scorer.fast is not None and scorer.fast.columns is None and scorer.fast.width == 4
+    assert _score(scorer, {"data": [SEED_ROW]}) == (200, {"predictions": unnamed.predict([SEED_ROW]).tolist()})
+    assert len(compiled) == 1  # the row went through the compiled predictor
+
+    named = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    prefect_mltrack.sklearn.save_model(named, tmp_path / "named")
+    assert Scorer.load(str(tmp_path / "named")).fast is None  # feature names: sklearn checks them, so pyfunc
