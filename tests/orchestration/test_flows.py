@@ -124,7 +124,7 @@ def test_prefect_yaml_declares_scheduled_deployments_for_the_ready_flows(prefect
     assert directory == str(FLOWS)
     with get_client(sync_client=True) as client:
         on_promotion = client.read_deployment_by_name("deploy-model/on-promotion")
-        automations = [a for a in client.read_automations() if a.name.startswith("on-promotion")]
+        automations = [a for a in client.read_automations() if a.name.startswith("on-promotion__")]
     assert on_promotion.parameters["server"] == "team"
     (automation,) = automations
     assert automation.trigger.expect == {"mltrack.model.version.promoted"}
