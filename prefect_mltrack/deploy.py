@@ -3,7 +3,8 @@
 ``deploy_model`` resolves a registered version (by number, alias or stage), checks it loads and
 predicts on its input example here, publishes it to a running ``mltrack serve`` through the admin
 API (the server loads and warms it before it takes traffic), then calls the new endpoint with the
-same example. Each step is a task, so the Prefect UI shows where a deployment stopped.
+same example; when that check fails, it puts back what was served before. Each step is a task,
+so the Prefect UI shows where a deployment stopped.
 
 ``promotion_trigger`` makes a deployment of this flow answer the promotion event, so moving
 ``@champion`` redeploys with no one in the loop::
@@ -125,6 +126,26 @@ def verify_endpoint(server: ModelServer, name: str, version: str, example: dict[
         return _check(http.post(f"/models/{name}/invocations", json=example), f"Calling {name} on {server.base_url}")
 
 
+@task(name="Read current deployment")
+def current_deployment(server: ModelServer, name: str) -> dict[str, Any] | None:
+    """What the server hosts under ``name`` now (to roll back to), or None."""
+    with server.http_client() as http:
+        hosted = _check(http.get("/models"), f"Listing models on {server.base_url}")
+    return next((m for m in hosted or [] if m.get("name") == name), None)
+
+
+@task(name="Roll back deployment")
+def roll_back(server: ModelServer, name: str, previous: dict[str, Any] | None) -> str:
+    """Put back what was served before (or unload ``name`` when nothing was)."""
+    with server.http_client() as http:
+        if previous is None:
+            _check(http.delete(f"/admin/models/{name}"), f"Unloading {name} from {server.base_url}")
+            return "unloaded"
+        body = {"model_uri": previous["model_uri"], "version": previous.get("version")}
+        _check(http.put(f"/admin/models/{name}", json=body), f"Restoring {name} on {server.base_url}")
+        return f"restored version {previous.get('version')}"
+
+
 @flow(name="deploy-model")
 def deploy_model(name: str, alias_or_version: str | int, server: Any) -> dict[str, Any]:
     """Publish a registered model version to a model server (a ``ModelServer`` block or its name).
@@ -141,8 +162,15 @@ def deploy_model(name: str, alias_or_version: str | int, server: Any) -> dict[st
     started = time.perf_counter()
     model_version = resolve_model_version(name, alias_or_version)
     example = validate_model_version(name, model_version.version)
+    previous = current_deployment(target, name)
     _published = publish_model_version(target, name, model_version.version)  # raises if refused
-    answer = verify_endpoint(target, name, model_version.version, example)
+    try:
+        answer = verify_endpoint(target, name, model_version.version, example)
+    except Exception as exc:
+        outcome = roll_back(target, name, previous)
+        raise DeploymentError(
+            f"{name} v{model_version.version} failed its check on {target.base_url} ({exc}); rolled back: {outcome}."
+        ) from exc
     client = fluent._client()
     client.set_model_version_tag(name, model_version.version, DEPLOYED_TAG, target.base_url)
     result = {

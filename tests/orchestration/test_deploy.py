@@ -17,6 +17,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 import prefect_mltrack as mlflow
+import prefect_mltrack.pyfunc
 import prefect_mltrack.sklearn
 from prefect_mltrack import ModelServer
 from prefect_mltrack.deploy import DEPLOYED_TAG, deploy_model, promotion_trigger
@@ -171,3 +172,35 @@ def test_promotion_event_redeploys_with_no_failed_request(
         runner.terminate()
         runner.wait(30)
     assert outcomes and set(outcomes) == {200}, f"{len(outcomes)} requests, statuses {set(outcomes)}"
+
+
+class FailsAfterWarmUp(prefect_mltrack.pyfunc.PythonModel):
+    """Answers its first prediction (the warm-up), then fails: a version whose health check fails."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        self.calls += 1
+        if self.calls > 1:
+            raise RuntimeError("degraded after warm-up")
+        return [0] * len(model_input)
+
+
+def test_a_failed_health_check_rolls_back_to_the_previous_version(
+    prefect_api: str, server_url: str, registered: Any
+) -> None:
+    block = ModelServer(base_url=server_url, token=SecretStr(TOKEN))
+    deploy_model("Iris", "1", server=block)
+    with mlflow.start_run():
+        prefect_mltrack.pyfunc.log_model(
+            "model", python_model=FailsAfterWarmUp(), input_example=registered.head(2), registered_model_name="Iris"
+        )
+    state = deploy_model("Iris", "3", server=block, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(mlflow.MLTrackError, match="rolled back: restored version 1"):
+        state.result()
+    assert httpx.get(f"{server_url}/models").json()[0]["version"] == "1"
+    row = {"data": [[5.1, 3.5, 1.4, 0.2]]}
+    assert httpx.post(f"{server_url}/models/Iris/invocations", json=row).json() == {"predictions": [0]}
+    assert DEPLOYED_TAG not in mlflow.MlflowClient().get_model_version("Iris", "3").tags
