@@ -48,7 +48,13 @@ def _start_server(token: str) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, "MLTRACK_SERVER_TOKEN": token}
     mltrack = Path(sys.executable).with_name("mltrack")
     command = [str(mltrack)] if mltrack.exists() else [sys.executable, "-m", "prefect_mltrack"]
-    server = subprocess.Popen([*command, "serve", "-p", str(port)], env=env)
+    from prefect_mltrack.settings import mltrack_home
+
+    log_path = mltrack_home() / "model-server.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"Starting a model server on port {port} (its log: {log_path})")
+    with log_path.open("ab") as log:  # the child keeps its own handle
+        server = subprocess.Popen([*command, "serve", "-p", str(port)], env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
