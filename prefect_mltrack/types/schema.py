@@ -1,29 +1,4 @@
 """MLflow's ``mlflow.types.schema`` import path (``from prefect_mltrack.types.schema import Schema, ColSpec``)."""
 
-from prefect_mltrack.types import (
-    AnyType,
-    Array,
-    ColSpec,
-    DataType,
-    Map,
-    Object,
-    ParamSchema,
-    ParamSpec,
-    Property,
-    Schema,
-    TensorSpec,
-)
-
-__all__ = [
-    "AnyType",
-    "Array",
-    "ColSpec",
-    "DataType",
-    "Map",
-    "Object",
-    "ParamSchema",
-    "ParamSpec",
-    "Property",
-    "Schema",
-    "TensorSpec",
-]
+from prefect_mltrack.types import *  # noqa: F403  the same names as the package
+from prefect_mltrack.types import __all__ as __all__
