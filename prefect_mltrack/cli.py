@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 
 from prefect_mltrack.cli_blocks import blocks_app
 from prefect_mltrack.cli_models import models_app, registry_app
+from prefect_mltrack.cli_projects import project_app, run_project
 from prefect_mltrack.cli_serve import serve
 from prefect_mltrack.exceptions import InvalidParameterError, MalformedFilterError, MLTrackError
 
@@ -72,9 +73,11 @@ for _name, _sub in (
     ("blocks", blocks_app),
     ("models", models_app),
     ("registry", registry_app),
+    ("project", project_app),
 ):
     app.add_typer(_sub, name=_name, no_args_is_help=True)
 app.command("serve")(serve)
+app.command("run")(run_project)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
