@@ -60,6 +60,7 @@ def run_project(
     parameters = _params(param)
     if experiment_name is None and experiment_id is None:
         experiment_name = os.environ.get("MLTRACK_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    _err.print(f"Running entry point '{entry_point}' of {uri} (env manager: {env_manager})")
     _say_where_prefect_runs()
     try:
         submitted = run(

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +31,7 @@ entry_points:
       name: {type: string, default: hello world}
       data: {type: path, default: data.csv}
       model: {type: uri, default: "runs:/abc/model"}
-    command: "python -c 'import sys; sys.exit(int(sys.argv[1]))' {epochs}"
+    command: "python -c 'import sys; print(sys.argv[1] + chr(33)); sys.exit(int(sys.argv[1]))' {epochs}"
 """
 
 
@@ -49,11 +54,12 @@ def test_compiled_flow_has_the_mlproject_types_and_defaults(typed: Path):
     assert flow.parameters.model_dump()["properties"].keys() == props.keys()
 
 
-def test_flow_run_is_one_tracking_run_finished_or_failed(typed: Path):
+def test_flow_run_is_one_tracking_run_finished_or_failed(typed: Path, caplog: pytest.LogCaptureFixture):
     flow = load_project(typed).entry_point("main").as_flow(experiment="typed-exp")
     ok = flow(alpha=0.5, epochs=0, return_state=True)
     run_ok = mltrack.get_run(run_id_for_flow_run(ok.state_details.flow_run_id))
     assert ok.is_completed() and run_ok.info.status == "FINISHED"
+    assert any(r.name == "prefect.flow_runs" and r.getMessage() == "0!" for r in caplog.records)  # streamed
     assert run_ok.data.params["alpha"] == "0.5" and run_ok.data.tags["prefect.flow_name"] == "typed-main"
     assert mltrack.get_experiment(run_ok.info.experiment_id).name == "typed-exp"
     bad = flow(alpha=0.5, epochs=4, return_state=True)
@@ -109,3 +115,42 @@ def test_project_deploy_creates_a_typed_scheduled_deployment(typed: Path, prefec
     assert loaded.name == "typed-main"
     state = loaded(alpha=0.2, epochs=0, return_state=True)
     assert mltrack.get_run(run_id_for_flow_run(state.state_details.flow_run_id)).info.status == "FINISHED"
+
+
+SLEEPER = """
+import sys, time
+from pathlib import Path
+from prefect_mltrack.projects import load_project
+
+flow = load_project(sys.argv[1]).entry_point("main").as_flow(experiment="cancel")
+flow()
+"""
+
+
+def test_termination_stops_the_child_and_ends_the_run_killed(tmp_path: Path, prefect_api: str, isolated_home: Path):
+    """Prefect cancels a deployed flow run by sending SIGTERM to its process."""
+    project = tmp_path / "sleeper"
+    project.mkdir()
+    (project / "MLproject").write_text(
+        'name: sleeper\nentry_points: {main: {command: \'python -c "import time; open(\\"ready\\", \\"w\\"); '
+        "time.sleep(60)\"'}}\n"
+    )
+    script = tmp_path / "sleeper.py"
+    script.write_text(SLEEPER)
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "MLTRACK_HOME": str(isolated_home)}
+    proc = subprocess.Popen([sys.executable, str(script), str(project)], env=env)
+    try:
+        for _ in range(600):
+            if (project / "ready").exists() or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert (project / "ready").exists(), "the entry point never started"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    [killed] = mltrack.search_runs(experiment_names=["cancel"], output_format="list")
+    assert killed.info.status == "KILLED"
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert "time.sleep(60)" not in ps

@@ -167,7 +167,7 @@ def test_bad_version_is_refused(repo: tuple[Path, str, str]):
         pass
 
 
-def test_virtualenv_is_made_once_and_reused(tmp_path: Path, isolated_home: Path):
+def test_virtualenv_is_made_once_and_reused(tmp_path: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]):
     project = tmp_path / "venv-project"
     project.mkdir()
     (project / "MLproject").write_text("entry_points: {main: {command: 'python -c \"import sys; print(sys.prefix)\"'}}")
@@ -180,6 +180,10 @@ def test_virtualenv_is_made_once_and_reused(tmp_path: Path, isolated_home: Path)
     prepared = prepare(spec, ["python", "-c", "import sys; print(sys.prefix)"], "virtualenv", {})
     done = subprocess.run(prepared.argv, env={**os.environ, **prepared.env}, capture_output=True, text=True)
     assert Path(done.stdout.strip()) == venv
+    with mltrack.start_run() as active:  # the whole path: the entry point runs with the venv's python
+        execute(spec, "main", {}, run_id=active.info.run_id, env_manager="virtualenv")
+    assert mltrack.get_run(active.info.run_id).data.tags["mlflow.project.env"] == "virtualenv"
+    assert str(venv) in capsys.readouterr().out
 
 
 def test_conda_and_docker_say_what_to_do_when_absent(demo: Path, monkeypatch: pytest.MonkeyPatch):
