@@ -21,7 +21,7 @@ from prefect_mltrack import fluent
 from prefect_mltrack.exceptions import InvalidParameterError, MLTrackError
 from prefect_mltrack.projects.environments import ENV_MANAGERS
 from prefect_mltrack.projects.run import ProjectExecutionError, execute
-from prefect_mltrack.projects.source import fetch_project
+from prefect_mltrack.projects.source import GIT_PREFIXES, fetch_project
 from prefect_mltrack.projects.spec import EntryPointSpec, ProjectSpec, load_spec
 
 if TYPE_CHECKING:
@@ -130,8 +130,7 @@ def load_project(uri: str | os.PathLike[str], version: str | None = None) -> Pro
     text = os.fspath(uri)
     with fetch_project(text, version) as (folder, commit):
         spec = load_spec(folder)
-    local = "://" not in text and "@" not in text.partition("#")[0] and version is None
-    stable_uri = _absolute(text) if local or text.startswith("/") or "://" not in text else text
+    stable_uri = text if text.startswith(GIT_PREFIXES) else _absolute(text)  # flows may run from another cwd
     return Project(stable_uri, spec, version, commit)
 
 

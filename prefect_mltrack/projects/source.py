@@ -18,7 +18,7 @@ from pathlib import Path
 from prefect_mltrack.exceptions import InvalidParameterError, ResourceNotFoundError
 from prefect_mltrack.run_context import _git_commit
 
-_GIT_PREFIXES = ("file://", "https://", "http://", "ssh://", "git://", "git@", "git+")
+GIT_PREFIXES = ("file://", "https://", "http://", "ssh://", "git://", "git@", "git+")
 
 
 def split_uri(uri: str) -> tuple[str, str | None]:
@@ -49,7 +49,7 @@ def fetch_project(uri: str, version: str | None = None) -> Iterator[tuple[Path, 
     """Yield the project folder and its git commit (None outside git); a clone is removed afterwards."""
     base, subdir = split_uri(str(uri))
     local = Path(base).expanduser()
-    is_remote = base.startswith(_GIT_PREFIXES)
+    is_remote = base.startswith(GIT_PREFIXES)
     if not is_remote and not local.exists():
         raise ResourceNotFoundError(f"Project '{uri}' not found: no such folder and not a git URL.")
     if not is_remote and version is None:

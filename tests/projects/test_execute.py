@@ -201,3 +201,31 @@ def test_conda_and_docker_say_what_to_do_when_absent(demo: Path, monkeypatch: py
     with pytest.raises(InvalidParameterError, match="Unknown env manager"):
         prepare(spec, [], "pixi", {})
     assert sys.executable  # the local manager needs nothing installed
+
+
+def test_path_parameters_are_resolved_and_downloaded(tmp_path: Path):
+    import http.server
+
+    from prefect_mltrack.projects.run import resolve_path
+
+    assert resolve_path("file:///data/x.csv", tmp_path) == "/data/x.csv"
+    assert resolve_path("rel/x.csv", tmp_path) == os.path.abspath("rel/x.csv")
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "data.csv").write_text("a,b\n1,2\n")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(served), **kwargs)  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/data.csv"
+        local = resolve_path(url, tmp_path / "param_0")
+    finally:
+        server.shutdown()
+    assert Path(local) == tmp_path / "param_0" / "data.csv" and Path(local).read_text() == "a,b\n1,2\n"

@@ -145,3 +145,12 @@ def test_environment_files_are_found_without_a_key(tmp_path: Path):
 def test_missing_folder():
     with pytest.raises(ResourceNotFoundError):
         load_spec("/does/not/exist")
+
+
+def test_load_project_keeps_git_urls_and_makes_paths_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from prefect_mltrack.projects import load_project
+
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "MLproject").write_text("entry_points: {main: {command: 'true'}}")
+    monkeypatch.chdir(tmp_path)
+    assert load_project("proj").uri == str(tmp_path / "proj")
