@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from prefect_mltrack import settings
 from prefect_mltrack.exceptions import InvalidParameterError
 
 __all__ = ["project_app", "run_project"]
@@ -43,6 +44,7 @@ def _say_where_prefect_runs() -> None:
 
 
 def run_project(
+    ctx: typer.Context,
     uri: Annotated[str, typer.Argument(help="Project folder, git repository or URL; '#sub/dir' picks a folder.")],
     entry_point: EntryOpt = "main",
     param: Annotated[list[str] | None, typer.Option("-P", "--param-list", help="KEY=VALUE (repeatable).")] = None,
@@ -63,20 +65,21 @@ def run_project(
     _err.print(f"Running entry point '{entry_point}' of {uri} (env manager: {env_manager})")
     _say_where_prefect_runs()
     try:
-        submitted = run(
-            uri,
-            entry_point=entry_point,
-            version=version,
-            parameters=parameters,
-            experiment_name=experiment_name,
-            experiment_id=experiment_id,
-            env_manager=env_manager,
-            storage_dir=storage_dir,
-        )
+        with settings.tracking_uri_scope(ctx.meta.get("mltrack.tracking_uri")):  # `mltrack -t URI run ...`
+            submitted = run(
+                uri,
+                entry_point=entry_point,
+                version=version,
+                parameters=parameters,
+                experiment_name=experiment_name,
+                experiment_id=experiment_id,
+                env_manager=env_manager,
+                storage_dir=storage_dir,
+            )
+            _err.print(f"Run {submitted.run_id} {submitted.get_status()}")
     except ProjectExecutionError as exc:
-        _err.print(f"[red]{exc.message}[/red]")
+        _err.print(exc.message, style="red", markup=False)
         raise typer.Exit(exc.exit_code if 0 < exc.exit_code < 256 else 1) from None
-    _err.print(f"Run {submitted.run_id} {submitted.get_status()}")
 
 
 @project_app.command("deploy")

@@ -154,3 +154,13 @@ def test_termination_stops_the_child_and_ends_the_run_killed(tmp_path: Path, pre
     assert killed.info.status == "KILLED"
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     assert "time.sleep(60)" not in ps
+
+
+def test_cli_run_honours_the_tracking_uri_option(typed: Path, tmp_path: Path):
+    uri = f"sqlite:///{tmp_path}/other.db"
+    result = CliRunner().invoke(app, ["-t", uri, "run", str(typed), "-P", "alpha=1", "-P", "epochs=0"])
+    assert result.exit_code == 0, result.output
+    [found] = mltrack.MlflowClient(uri).search_runs(
+        [mltrack.MlflowClient(uri).get_experiment_by_name("typed").experiment_id]
+    )
+    assert found.info.status == "FINISHED" and found.data.tags["mltrack.project.exit_code"] == "0"
