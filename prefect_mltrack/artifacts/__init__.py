@@ -1,7 +1,9 @@
 """Artifact storage: the :class:`ArtifactRepository` seam, its backends and path safety.
 
-Backends are picked by URI scheme from a small registry; later backends (fsspec object
-stores, the tracking server's proxy) add themselves with :func:`register_artifact_repository`.
+Backends are picked by URI scheme from a small registry: local paths and ``file:`` URIs, and
+object stores (``s3://``, ``gs://``, ``memory://``...) through fsspec, imported on first use.
+Other backends (the tracking server's proxy) add themselves with
+:func:`register_artifact_repository`.
 
 Example:
     >>> repo = get_artifact_repository("file:///tmp/mltrack-doc/run1")
@@ -32,10 +34,20 @@ __all__ = [
 ArtifactRepositoryFactory = Callable[[str], ArtifactRepository]
 """Builds a repository from the full artifact URI; a backend class itself qualifies."""
 
+
+def _fsspec_repository(artifact_uri: str) -> ArtifactRepository:
+    """Import the fsspec backend only when an object-store URI is used (keeps imports light)."""
+    from prefect_mltrack.artifacts.fsspec_repo import FsspecArtifactRepository
+
+    return FsspecArtifactRepository(artifact_uri)
+
+
 # '' is a plain local path. Keys are lower-case: URI schemes are case-insensitive (RFC 3986).
+# Object stores (see prefect_mltrack.artifacts.fsspec_repo.FSSPEC_SCHEMES) go through fsspec.
 _REGISTRY: dict[str, ArtifactRepositoryFactory] = {
     "": LocalArtifactRepository,
     "file": LocalArtifactRepository,
+    **dict.fromkeys(("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"), _fsspec_repository),
 }
 
 
