@@ -11,7 +11,7 @@ MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "prefect-mltrack needs Python 3.11 or newer; set PYTHON=python3.x")'
@@ -36,6 +36,10 @@ demo: $(STAMP)
 ## test: the whole suite, SQLite and PostgreSQL (skipped with the reason when no server answers)
 test: $(STAMP) $(MLFLOW_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+## fuzz: the tracking server's whole OpenAPI surface, many more generated cases than the test suite runs
+fuzz: $(STAMP)
+	MLTRACK_FUZZ_EXAMPLES=$${MLTRACK_FUZZ_EXAMPLES:-100} $(BIN)/python -m pytest tests/server/test_fuzz.py -p no:xdist -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check prefect_mltrack tests bench docs

@@ -120,6 +120,18 @@ class ArtifactStorage(Block):
             options["client_kwargs"] = client_kwargs
         return options
 
+    def activate(self) -> str:
+        """Make this block's credentials apply to every artifact URI under ``root_uri`` in this
+        process (object stores only; local roots need none) and return ``root_uri``.
+
+        ``@track(artifacts=block)`` and ``mltrack server --artifact-storage-block`` call it.
+        """
+        if "://" in self.root_uri and not self.root_uri.startswith("file:"):
+            from prefect_mltrack.artifacts.fsspec_repo import register_storage_options
+
+            register_storage_options(self.root_uri, self.storage_options())
+        return self.root_uri
+
 
 class ModelServer(Block):
     """A running mltrack model server that deployment flows publish registered models to.

@@ -20,6 +20,7 @@ from prefect_mltrack.cli_blocks import blocks_app
 from prefect_mltrack.cli_models import models_app, registry_app
 from prefect_mltrack.cli_projects import project_app, run_project
 from prefect_mltrack.cli_serve import serve
+from prefect_mltrack.cli_server import server, ui
 from prefect_mltrack.exceptions import InvalidParameterError, MalformedFilterError, MLTrackError
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ for _name, _sub in (
 ):
     app.add_typer(_sub, name=_name, no_args_is_help=True)
 app.command("serve")(serve)
+app.command("server")(server)
+app.command("ui")(ui)
 app.command("run")(run_project)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]

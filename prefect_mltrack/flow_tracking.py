@@ -148,7 +148,7 @@ class TrackOptions:
         publish_summary: bool,
     ) -> TrackOptions:
         uri = store if isinstance(store, str) or store is None else store.tracking_uri
-        root = artifacts if isinstance(artifacts, str) or artifacts is None else artifacts.root_uri
+        root = artifacts if isinstance(artifacts, str) or artifacts is None else artifacts.activate()
         if experiment is not None:
             v.validate_experiment_name(experiment)
         return cls(

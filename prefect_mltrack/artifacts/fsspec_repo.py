@@ -9,8 +9,9 @@ package stays light. Rules beyond the :class:`ArtifactRepository` contract:
 * Object stores (S3, GCS, Azure, memory) make an upload visible as a whole when it completes,
   so files are written directly. Other filesystems get a ``.mltrack-tmp-<random>`` name
   first and are then moved into place; listings and downloads skip such names.
-* ``s3://`` credentials: explicit ``storage_options`` (e.g.
-  :meth:`prefect_mltrack.blocks.ArtifactStorage.storage_options`) win; otherwise
+* ``s3://`` credentials: explicit ``storage_options`` win, then options registered for the
+  URI's prefix (:func:`register_storage_options`; an ``ArtifactStorage`` block's ``activate()``
+  does it); otherwise
   ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (read by botocore) and the endpoint from
   ``MLTRACK_S3_ENDPOINT_URL`` or ``AWS_ENDPOINT_URL``. S3 listings are not cached, so files
   written by other processes show up at once.
@@ -43,7 +44,12 @@ from prefect_mltrack.exceptions import (
     ResourceNotFoundError,
 )
 
-__all__ = ["FSSPEC_SCHEMES", "FsspecArtifactRepository", "s3_storage_options_from_env"]
+__all__ = [
+    "FSSPEC_SCHEMES",
+    "FsspecArtifactRepository",
+    "register_storage_options",
+    "s3_storage_options_from_env",
+]
 
 FSSPEC_SCHEMES: Final = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory")
 """Schemes :mod:`prefect_mltrack.artifacts` sends to this backend."""
@@ -75,6 +81,29 @@ def s3_storage_options_from_env() -> dict[str, Any]:
     """
     endpoint = os.environ.get("MLTRACK_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
     return {"client_kwargs": {"endpoint_url": endpoint}} if endpoint else {}
+
+
+# Credentials registered for URI prefixes (by ArtifactStorage blocks): longest prefix wins.
+_OPTIONS_BY_PREFIX: dict[str, dict[str, Any]] = {}
+
+
+def register_storage_options(root_uri: str, options: dict[str, Any]) -> None:
+    """Use ``options`` for every artifact URI under ``root_uri`` (what an ``ArtifactStorage`` block does).
+
+    They override the environment; options given to the repository explicitly override them.
+
+    Example:
+        >>> register_storage_options("s3://team-bucket/mltrack", {"key": "AKIA...", "secret": "..."})  # doctest: +SKIP
+    """
+    _OPTIONS_BY_PREFIX[root_uri.rstrip("/")] = dict(options)
+
+
+def _registered_options(artifact_uri: str) -> dict[str, Any]:
+    best = ""
+    for prefix in _OPTIONS_BY_PREFIX:
+        if (artifact_uri == prefix or artifact_uri.startswith(prefix + "/")) and len(prefix) > len(best):
+            best = prefix
+    return _OPTIONS_BY_PREFIX.get(best, {}) if best else {}
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -138,7 +167,7 @@ class FsspecArtifactRepository(ArtifactRepository):
         if self.scheme in ("s3", "s3a"):
             # Listings must see what other processes wrote a moment ago.
             options = _merge({"use_listings_cache": False}, s3_storage_options_from_env())
-        options = _merge(options, storage_options or {})
+        options = _merge(_merge(options, _registered_options(artifact_uri)), storage_options or {})
         self.fs = _filesystem(self.scheme, options)
         root = str(self.fs._strip_protocol(artifact_uri)).rstrip("/")
         self.root = root

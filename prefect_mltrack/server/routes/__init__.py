@@ -1,0 +1,1 @@
+"""Routers of the tracking server, one module per part of MLflow's API."""
