@@ -182,16 +182,28 @@ def _record_logged_model(run_id: str, model: Model) -> None:
         "model_uuid": model.model_uuid,
         "flavors": {k: {kk: vv for kk, vv in v.items() if kk != "config"} for k, v in model.flavors.items()},
     }
+    text = append_model_history(fluent.get_run(run_id).data.tags.get(LOGGED_MODELS_TAG), entry)
+    if text is not None:
+        fluent._client().set_tag(run_id, LOGGED_MODELS_TAG, text, synchronous=True)
+
+
+def append_model_history(existing_text: str | None, entry: dict[str, Any]) -> str | None:
+    """The ``mlflow.log-model.history`` tag value with ``entry`` appended, oldest entries dropped to
+    fit the tag limit; None if even ``entry`` alone does not fit.
+
+    Example:
+        >>> append_model_history('[{"artifact_path": "a"}]', {"artifact_path": "b"})
+        '[{"artifact_path": "a"}, {"artifact_path": "b"}]'
+    """
     try:
-        existing = json.loads(fluent.get_run(run_id).data.tags.get(LOGGED_MODELS_TAG) or "[]")
+        existing = json.loads(existing_text or "[]")
     except ValueError:
         existing = []
     history = [*existing, entry] if isinstance(existing, list) else [entry]
     while len(history) > 1 and len(json.dumps(history)) > _TAG_LIMIT:
         history.pop(0)  # the newest models matter most; the oldest entries are dropped
     text = json.dumps(history)
-    if len(text) <= _TAG_LIMIT:
-        fluent._client().set_tag(run_id, LOGGED_MODELS_TAG, text, synchronous=True)
+    return text if len(text) <= _TAG_LIMIT else None
 
 
 def _register(model_uri: str, name: str) -> int | None:

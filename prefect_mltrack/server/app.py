@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 from importlib.metadata import version as package_version
 
 from fastapi import FastAPI
@@ -28,6 +29,9 @@ from prefect_mltrack.server.http import install_error_handlers
 from prefect_mltrack.server.limits import BodyLimit
 from prefect_mltrack.server.schemas import ERROR_RESPONSES
 from prefect_mltrack.store.base import AbstractStore
+
+if TYPE_CHECKING:
+    from prefect_mltrack.server.security import SecurityConfig
 
 API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
@@ -110,10 +114,12 @@ def create_app(config: ServerConfig, store: AbstractStore | None = None) -> Fast
     return app
 
 
-def security_config(config: ServerConfig):  # type: ignore[no-untyped-def]
+def security_config(config: ServerConfig) -> SecurityConfig:
+    """The security middleware's settings; with no ``--allowed-hosts``, the names that reach ``--host``."""
     from prefect_mltrack.server.security import SecurityConfig
 
-    return SecurityConfig(
+    return SecurityConfig.from_cli(
+        host=config.host,
         allowed_hosts=config.allowed_hosts,
         cors_allowed_origins=config.cors_allowed_origins,
         auth_token=config.auth_token,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -71,7 +72,7 @@ StoreDep = Annotated["AbstractStore", Depends(_store)]
 ConfigDep = Annotated["ServerConfig", Depends(_config)]
 
 
-def _validation_message(exc: RequestValidationError) -> str:
+def _validation_message(exc: RequestValidationError | ValidationError) -> str:
     parts = []
     for error in exc.errors()[:5]:
         where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
@@ -90,6 +91,10 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return error_response("INVALID_PARAMETER_VALUE", _validation_message(exc))
 
+    async def on_model_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ValidationError)
+        return error_response("INVALID_PARAMETER_VALUE", _validation_message(exc))
+
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         code = _CODE_BY_STATUS.get(exc.status_code, "BAD_REQUEST" if exc.status_code < 500 else "INTERNAL_ERROR")
@@ -104,5 +109,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(MLTrackError, on_mltrack_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(ValidationError, on_model_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -183,6 +183,8 @@ def s3_endpoint() -> Iterator[str]:
     cmd = [
         weed, "server", "-s3", "-filer", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
         f"-s3.port={s3_port}", *(f"-{n}.port={p}" for n, p in ports.items()),
+        # Iceberg/Lance gateways would take fixed ports (a second server at once would clash); no telemetry.
+        "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
         *(f"-{n}.port.grpc={p}" for n, p in grpc.items()),
         "-master.volumeSizeLimitMB=64", "-volume.max=0", "-metricsPort=0",
     ]  # fmt: skip

@@ -24,7 +24,6 @@ from prefect_mltrack.server.sampling import downsample
 
 router = APIRouter()
 
-_LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
 MAX_HISTORY_PAGE = 25_000
 MAX_BULK_RUNS = 100
 
@@ -257,11 +256,12 @@ def log_model(body: s.LogModel, store: StoreDep) -> JSONBody:
         raise InvalidParameterError(f"model_json is not valid JSON: {exc}") from None
     if not isinstance(model, dict):
         raise InvalidParameterError("model_json must be a JSON object describing the logged model")
-    run = store.get_run(body.run_id)
-    history = run.data.tags.get(_LOG_MODEL_HISTORY_TAG)
-    entries = orjson.loads(history) if history else []
-    entries.append(model)
-    store.set_tag(body.run_id, RunTag(_LOG_MODEL_HISTORY_TAG, orjson.dumps(entries).decode()))
+    from prefect_mltrack.models.saving import LOGGED_MODELS_TAG, append_model_history
+
+    history = append_model_history(store.get_run(body.run_id).data.tags.get(LOGGED_MODELS_TAG), model)
+    if history is None:
+        raise InvalidParameterError("model_json is too large to record in the run's model history")
+    store.set_tag(body.run_id, RunTag(LOGGED_MODELS_TAG, history))
     return empty_response()
 
 
