@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -61,13 +61,13 @@ def run_server(config_kwargs: dict[str, object], err: Console) -> None:
         f"artifacts {config.artifacts_destination}, {config.workers} worker(s))",
         markup=False,
     )
-    common = {"host": config.host, "port": config.port, "http": PROTOCOL, "log_level": "warning"}
+    common: dict[str, Any] = {"host": config.host, "port": config.port, "http": PROTOCOL, "log_level": "warning"}
     if config.workers > 1:
         store.close()
         os.environ[CONFIG_ENV] = config.to_env()
         uvicorn.run("prefect_mltrack.server.app:app_from_env", factory=True, workers=config.workers, **common)
     else:
-        uvicorn.run(create_app(config, store=store), **common)  # type: ignore[arg-type]
+        uvicorn.run(create_app(config, store=store), **common)
 
 
 HostOpt = Annotated[str, typer.Option("-h", "--host", help="Interface to bind; 0.0.0.0 exposes the server.")]

@@ -26,6 +26,7 @@ from prefect_mltrack.entities import (
     FileInfo,
     InputTag,
     LifecycleStage,
+    LoggedModelOutput,
     Metric,
     ModelVersion,
     RegisteredModel,
@@ -33,6 +34,7 @@ from prefect_mltrack.entities import (
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
     RunStatus,
 )
 
@@ -171,13 +173,14 @@ def run_json(run: Run) -> Json:
         "info": run_info_json(run.info),
         "data": run_data_json(run.data),
         "inputs": run_inputs_json(run.inputs),
-        "outputs": {},
+        "outputs": run_outputs_json(run.outputs),
     }
 
 
 def run_from_json(obj: Mapping[str, Any]) -> Run:
     data = obj.get("data") or {}
     inputs = obj.get("inputs") or {}
+    outputs = obj.get("outputs") or {}
     return Run(
         info=run_info_from_json(obj["info"]),
         data=RunData(
@@ -192,6 +195,12 @@ def run_from_json(obj: Mapping[str, Any]) -> Run:
                     tags=[InputTag(**tag) for tag in item.get("tags", ())],
                 )
                 for item in inputs.get("dataset_inputs", ())
+            ]
+        ),
+        outputs=RunOutputs(
+            model_outputs=[
+                LoggedModelOutput(model_id=o["model_id"], step=int(o.get("step", 0)))
+                for o in outputs.get("model_outputs", ())
             ]
         ),
     )
@@ -304,4 +313,152 @@ def registered_model_from_json(obj: Mapping[str, Any]) -> RegisteredModel:
         latest_versions=[model_version_from_json(v) for v in obj.get("latest_versions", ())],
         tags=key_value_dict(obj.get("tags")),
         aliases={item["alias"]: str(item["version"]) for item in obj.get("aliases", ())},
+    )
+
+
+# -- decoders for the REST store's hot paths -----------------------------------------------------
+def metric_history_from_json(items: Iterable[Mapping[str, Any]], run_id: str) -> list[Metric]:
+    """``metrics/get-history`` points as Metrics of ``run_id`` (the wire leaves the run id out).
+
+    Every field is converted to its type here, so the entities are built without pydantic's
+    validation (a history can hold 100,000 points).
+
+    Example:
+        >>> metric_history_from_json([{"key": "m", "value": "NaN", "timestamp": 5, "step": 1}], "r1")
+        [Metric(key='m', value=nan, timestamp=5, step=1, run_id='r1')]
+    """
+    from prefect_mltrack.entities._base import trusted_many
+
+    values = []
+    for item in items:
+        value = item.get("value", 0.0)
+        values.append(
+            {
+                "key": str(item["key"]),
+                "value": value if value.__class__ is float else float_from_json(value),
+                "timestamp": int(item.get("timestamp", 0)),
+                "step": int(item.get("step", 0)),
+                "run_id": run_id,
+            }
+        )
+    return trusted_many(Metric, values)
+
+
+# -- logged models (MLflow 3) and run inputs/outputs -------------------------------------------
+def model_metric_json(metric: Metric) -> Json:
+    """A metric point with MLflow 3's links (``model_id``, ``dataset_name``, ``dataset_digest``,
+    ``run_id``), each left out when unset."""
+    obj = metric_json(metric, metric.run_id)
+    for field in ("model_id", "dataset_name", "dataset_digest"):
+        value = getattr(metric, field, None)
+        if value:
+            obj[field] = value
+    return obj
+
+
+def model_metric_from_json(obj: Mapping[str, Any], run_id: str | None = None, model_id: str | None = None) -> Any:
+    """A wire metric as a ``ModelMetric`` (``run_id``/``model_id`` fill in what the point leaves out).
+
+    Example:
+        >>> model_metric_from_json({"key": "acc", "value": 0.9, "timestamp": 5, "model_id": "m-1"}, "r1").model_id
+        'm-1'
+    """
+    from prefect_mltrack.entities.logged_model import ModelMetric
+
+    return ModelMetric(
+        key=obj["key"],
+        value=float_from_json(obj.get("value", 0.0)),
+        timestamp=int(obj.get("timestamp", 0)),
+        step=int(obj.get("step", 0)),
+        run_id=obj.get("run_id") or run_id,
+        model_id=obj.get("model_id") or model_id,
+        dataset_name=obj.get("dataset_name") or None,
+        dataset_digest=obj.get("dataset_digest") or None,
+    )
+
+
+def logged_model_json(model: Any) -> Json:
+    """A ``LoggedModel`` as ``{"info": {...}, "data": {...}}``; the status by its wire name
+    (``LOGGED_MODEL_READY``), timestamps as ``*_timestamp_ms``.
+
+    Example:
+        >>> from prefect_mltrack.entities.logged_model import LoggedModel
+        >>> logged_model_json(LoggedModel("1", "m-1", "model", "/a/models/m-1/artifacts", 5, 6))["info"]["status"]
+        'LOGGED_MODEL_READY'
+    """
+    info = _drop_none(
+        {
+            "model_id": model.model_id,
+            "experiment_id": model.experiment_id,
+            "name": model.name,
+            "creation_timestamp_ms": model.creation_timestamp,
+            "last_updated_timestamp_ms": model.last_updated_timestamp,
+            "artifact_uri": model.artifact_location,
+            "status": model.status.wire_name,
+            "model_type": model.model_type,
+            "source_run_id": model.source_run_id,
+            "status_message": model.status_message,
+        }
+    )
+    if model.tags:
+        info["tags"] = key_values(model.tags)
+    data: Json = {}
+    if model.params:
+        data["params"] = key_values(model.params)
+    if model.metrics:
+        data["metrics"] = [model_metric_json(m) for m in model.metrics]
+    return {"info": info, "data": data}
+
+
+def logged_model_from_json(obj: Mapping[str, Any]) -> Any:
+    """The inverse of :func:`logged_model_json` (for the REST store)."""
+    from prefect_mltrack.entities.logged_model import LoggedModel, LoggedModelStatus
+
+    info = obj.get("info") or {}
+    data = obj.get("data") or {}
+    model_id = info["model_id"]
+    return LoggedModel(
+        experiment_id=str(info.get("experiment_id", "")),
+        model_id=model_id,
+        name=info.get("name", ""),
+        artifact_location=info.get("artifact_uri", ""),
+        creation_timestamp=int(info.get("creation_timestamp_ms", 0)),
+        last_updated_timestamp=int(info.get("last_updated_timestamp_ms", 0)),
+        model_type=info.get("model_type") or None,
+        source_run_id=info.get("source_run_id") or None,
+        status=LoggedModelStatus.from_wire(info.get("status", "LOGGED_MODEL_STATUS_UNSPECIFIED")),
+        status_message=info.get("status_message") or None,
+        tags=key_value_dict(info.get("tags")),
+        params=key_value_dict(data.get("params")),
+        metrics=[model_metric_from_json(m, model_id=model_id) for m in data.get("metrics", ())],
+    )
+
+
+def run_outputs_json(outputs: RunOutputs) -> Json:
+    """A run's ``outputs``: ``{"model_outputs": [{"model_id", "step"}]}``, or ``{}`` when empty."""
+    if not outputs.model_outputs:
+        return {}
+    return {"model_outputs": [{"model_id": o.model_id, "step": o.step} for o in outputs.model_outputs]}
+
+
+def dataset_input_from_json(obj: Mapping[str, Any]) -> DatasetInput:
+    """One item of ``runs/log-inputs``' ``datasets``: ``{"dataset": {...}, "tags": [{key, value}]}``.
+
+    Example:
+        >>> item = dataset_input_from_json({"dataset": {"name": "iris", "digest": "ab12", "source_type": "code",
+        ...     "source": "{}", "schema": "{}"}, "tags": [{"key": "mlflow.data.context", "value": "training"}]})
+        >>> item.dataset.schema_, item.tags[0].value
+        ('{}', 'training')
+    """
+    dataset = obj.get("dataset") or {}
+    return DatasetInput(
+        dataset=Dataset(
+            name=dataset.get("name", ""),
+            digest=dataset.get("digest", ""),
+            source_type=dataset.get("source_type", ""),
+            source=dataset.get("source", ""),
+            schema=dataset.get("schema") or None,
+            profile=dataset.get("profile") or None,
+        ),
+        tags=[InputTag(key=t.get("key", ""), value=t.get("value", "")) for t in obj.get("tags") or ()],
     )

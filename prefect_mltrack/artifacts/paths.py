@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlparse
 
 from prefect_mltrack.exceptions import ArtifactPathError, InvalidParameterError
 
-__all__ = ["local_path_from_uri", "resolve_inside", "safe_artifact_path"]
+__all__ = ["fully_decoded", "local_path_from_uri", "resolve_inside", "safe_artifact_path"]
 
 # 'C:', 'C:\x', 'c:/x': a Windows drive prefix makes a path absolute (or drive-relative) there,
 # so it is refused on every OS to keep stores portable between clients.
@@ -33,10 +33,18 @@ _CONTROL_CHARS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _EXAMPLE: Final = "give a path relative to the artifact root, like 'plots/loss.png'"
 
 
-def _fully_decoded(path: str) -> str:
-    """Percent-decode until nothing changes, so '%252e%252e' is seen as '..'.
+def fully_decoded(path: str) -> str:
+    """Percent-decode until nothing changes, so ``'%252e%252e'`` is seen as ``'..'``.
 
-    Each round that changes the text makes it strictly shorter, so the loop ends.
+    Checks run on this form as well as on the caller's spelling, because a path or URI may be decoded
+    again later (by a web server, a proxy or an object store). Each round that changes the text makes
+    it strictly shorter, so the loop ends.
+
+    Example:
+        >>> fully_decoded("%252e%252e/secret")
+        '../secret'
+        >>> fully_decoded("plots/loss.png")
+        'plots/loss.png'
     """
     previous = path
     while True:
@@ -100,7 +108,7 @@ def safe_artifact_path(path: str | None) -> str:
         raise ArtifactPathError(f"Artifact path {path!r} must be a str, got {type(path).__name__}; {_EXAMPLE}")
     reason = _refusal(path)
     if reason is None:
-        reason = _refusal(_fully_decoded(path))
+        reason = _refusal(fully_decoded(path))
         if reason is not None:
             # The problem is only visible after decoding: say so, or the user cannot see it.
             reason = f"(once percent-decoded) {reason}"

@@ -189,12 +189,26 @@ class RunInputs(Entity):
     dataset_inputs: list[DatasetInput] = Field(default_factory=list)
 
 
+class LoggedModelOutput(Entity):
+    """A run's output: the model it logged, at a step (0 unless logged at a training step)."""
+
+    model_id: str
+    step: int = 0
+
+
+class RunOutputs(Entity):
+    """What a run produced: its logged models (MLflow 3)."""
+
+    model_outputs: list[LoggedModelOutput] = Field(default_factory=list)
+
+
 class Run(Entity):
-    """A run: ``info``, ``data`` and ``inputs``, as in MLflow."""
+    """A run: ``info``, ``data``, ``inputs`` and ``outputs``, as in MLflow."""
 
     info: RunInfo
     data: RunData = Field(default_factory=RunData)
     inputs: RunInputs = Field(default_factory=RunInputs)
+    outputs: RunOutputs = Field(default_factory=RunOutputs)
 
 
 class FileInfo(Entity):

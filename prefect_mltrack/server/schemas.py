@@ -202,6 +202,9 @@ class LogMetric(Body):
     value: FloatWire
     timestamp: int
     step: int = 0
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
 
 class LogParam(Body):
@@ -228,6 +231,9 @@ class MetricIn(BaseModel):
     value: FloatWire
     timestamp: int
     step: int = 0
+    model_id: str | None = Field(default=None, description="MLflow 3: also record the point on this logged model")
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
 
 class LogBatch(Body):

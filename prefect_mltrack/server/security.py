@@ -3,7 +3,8 @@
 Every HTTP request goes through these steps in order; the first that fails answers and the app never runs:
 
 1. **Host allow-list** (DNS rebinding): a Host outside ``allowed_hosts`` -> 403 ``PERMISSION_DENIED``.
-   Runs first so nothing else (not even whether auth is on) is revealed to a rebinding page.
+   Runs first so nothing else (not even whether auth is on) is revealed to a rebinding page. The Host and
+   Origin parsing rules live in :mod:`prefect_mltrack.server.hosts`.
 2. **CORS preflight** (``OPTIONS`` + ``Access-Control-Request-Method``): 204 with ``Access-Control-Allow-*``
    for an allowed origin, 403 otherwise. Before auth because browsers never send credentials on a preflight.
 3. **Token auth** (when ``auth_token`` is set): ``Authorization: Bearer <token>`` or HTTP Basic with the
@@ -34,15 +35,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import ipaddress
 import json
 import logging
 import os
 import re
-import socket
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -50,6 +48,15 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prefect_mltrack.exceptions import InvalidParameterError
+from prefect_mltrack.server.hosts import (
+    LOOPBACK_HOSTS,
+    HostRules,
+    default_allowed_hosts,
+    normalise_host_pattern,
+    normalise_origin,
+    same_origin,
+    split_host_port,
+)
 
 __all__ = [
     "API_PREFIXES",
@@ -66,7 +73,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 OPEN_PATHS: Final = frozenset({"/health", "/version"})
-LOOPBACK_HOSTS: Final = ("localhost", "127.0.0.1", "[::1]")
 API_PREFIXES: Final = ("/api/", "/ajax-api/")
 # The artifact proxy takes raw file bytes with whatever Content-Type the client guessed.
 RAW_BODY_PREFIXES: Final = ("/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/")
@@ -85,171 +91,9 @@ _CHALLENGES: Final = (
     (b"www-authenticate", b'Bearer realm="mltrack"'),
     (b"www-authenticate", b'Basic realm="mltrack", charset="UTF-8"'),
 )
-_HOSTNAME: Final = re.compile(r"^[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?$")
 _HEADER_LIST: Final = re.compile(rb"^[A-Za-z0-9!#$%&'*+.^_`|~, -]*$")
 _TOKEN_CHARS: Final = re.compile(r"^[\x21-\x7e]+$")
 _HOST_CACHE_SIZE: Final = 256
-_IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def default_allowed_hosts(bind_host: str) -> list[str]:
-    """The Host values to accept when the operator gives none, derived from the bind address.
-
-    Loopback names always; a specific bind address or name as well; for a wildcard bind (``0.0.0.0``,
-    ``::``) any IP literal plus this machine's name. IP literals are safe: a DNS-rebinding page always
-    reaches the server under the attacker's domain name, never under an address.
-
-    Example:
-        >>> default_allowed_hosts("127.0.0.1")
-        ['localhost', '127.0.0.1', '[::1]']
-        >>> default_allowed_hosts("10.1.2.3")
-        ['localhost', '127.0.0.1', '[::1]', '10.1.2.3']
-    """
-    hosts = list(LOOPBACK_HOSTS)
-    bind = bind_host.strip().strip("[]").lower()
-    if bind in ("", "0.0.0.0", "::"):
-        machine = socket.gethostname().lower()
-        return [*hosts, "0.0.0.0/0", "::/0", *([machine] if _HOSTNAME.match(machine) else [])]
-    try:
-        address = ipaddress.ip_address(bind)
-    except ValueError:
-        return hosts if bind == "localhost" else [*hosts, bind]
-    if address.is_loopback:
-        return hosts
-    return [*hosts, f"[{address.compressed}]" if address.version == 6 else address.compressed]
-
-
-def _split_host_port(value: str) -> tuple[str, str | None] | None:
-    """``'host:port'`` / ``'[v6]:port'`` -> (host, port); None when malformed (a bare IPv6, a bad port)."""
-    if value.startswith("["):
-        end = value.find("]")
-        if end < 0:
-            return None
-        host, rest = value[: end + 1], value[end + 1 :]
-        if not rest:
-            return host, None
-        if rest[0] != ":":
-            return None
-        port = rest[1:]
-    else:
-        host, sep, port = value.partition(":")
-        if not sep:
-            return host, None
-    if not (port.isascii() and port.isdigit()):
-        return None
-    return host, port
-
-
-def _canonical_ip(host: str) -> str | None:
-    """``'[0:0::1]'`` -> ``'[::1]'``; None when ``host`` is not an IP literal."""
-    try:
-        address = ipaddress.ip_address(host[1:-1] if host.startswith("[") else host)
-    except ValueError:
-        return None
-    return f"[{address.compressed}]" if address.version == 6 else address.compressed
-
-
-@dataclass(frozen=True, slots=True)
-class _HostRules:
-    """Allowed hosts compiled for quick matching."""
-
-    any_host: bool
-    names: frozenset[str]  # any port
-    name_ports: frozenset[tuple[str, str]]
-    suffixes: tuple[tuple[str, str | None], ...]  # ('.example.com', port or None) from '*.example.com'
-    networks: tuple[_IPNetwork, ...]
-
-    @classmethod
-    def compile(cls, patterns: Sequence[str]) -> _HostRules:
-        """Sort patterns already normalised by :func:`_normalise_host_pattern` into lookup tables."""
-        names: set[str] = set()
-        name_ports: set[tuple[str, str]] = set()
-        suffixes: list[tuple[str, str | None]] = []
-        networks: list[_IPNetwork] = []
-        for pattern in patterns:
-            if pattern == "*":
-                continue
-            if "/" in pattern:
-                networks.append(ipaddress.ip_network(pattern))
-                continue
-            host, port = _split_host_port(pattern) or (pattern, None)
-            if host.startswith("*."):
-                suffixes.append((host[1:], port))
-            elif port is None:
-                names.add(host)
-            else:
-                name_ports.add((host, port))
-        return cls("*" in patterns, frozenset(names), frozenset(name_ports), tuple(suffixes), tuple(networks))
-
-    def allows(self, host_header: str) -> bool:
-        parsed = _split_host_port(host_header.lower())
-        if parsed is None:
-            return False
-        host, port = parsed
-        if host.endswith("."):  # 'localhost.' is the same name, fully qualified
-            host = host[:-1]
-        if host.startswith("["):
-            host = _canonical_ip(host) or host
-        if host in self.names or (port is not None and (host, port) in self.name_ports):
-            return True
-        for suffix, wanted_port in self.suffixes:
-            if host.endswith(suffix) and wanted_port in (None, port):
-                return True
-        if self.networks and (ip := _canonical_ip(host)) is not None:
-            address = ipaddress.ip_address(ip.strip("[]"))
-            return any(address in network for network in self.networks)
-        return False
-
-
-def _normalise_host_pattern(pattern: str) -> str:
-    """Lower-case a pattern, bracket a bare IPv6 address, drop ':*', and refuse what could never match."""
-    pattern = pattern.strip().lower()
-    if pattern == "*":
-        return pattern
-    if "/" in pattern:
-        try:
-            return str(ipaddress.ip_network(pattern.strip("[]"), strict=False))
-        except ValueError:
-            raise _bad_host(pattern, "is not an IP network like '10.0.0.0/8'") from None
-    if pattern.count(":") > 1 and not pattern.startswith("["):
-        ip = _canonical_ip(pattern)
-        if ip is None:
-            raise _bad_host(pattern, "is not an IPv6 address; write IPv6 hosts in brackets, like '[::1]:5000'")
-        return ip
-    # 'name' alone already means any port, so 'name:*' (MLflow's spelling) is the same pattern.
-    parsed = _split_host_port(pattern[:-2] if pattern.endswith(":*") else pattern)
-    if parsed is None:
-        raise _bad_host(pattern, "has a malformed port; write 'host', 'host:port' or 'host:*'")
-    name, port = parsed
-    if name.startswith("["):
-        canonical = _canonical_ip(name)
-        if canonical is None:
-            raise _bad_host(pattern, "has brackets around something that is not an IPv6 address")
-        name = canonical
-    elif not _HOSTNAME.match(name[2:] if name.startswith("*.") else name):
-        raise _bad_host(pattern, "is not a host name; wildcards must look like '*.example.com'")
-    return f"{name}:{port}" if port else name
-
-
-def _bad_host(pattern: str, why: str) -> InvalidParameterError:
-    return InvalidParameterError(f"Allowed host {pattern!r} {why} (--allowed-hosts)")
-
-
-def _normalise_origin(origin: str) -> str:
-    """``'HTTPS://UI.example:443/'`` -> ``'https://ui.example'``; refuses anything but scheme://host[:port]."""
-    origin = origin.strip().lower().rstrip("/")
-    if origin == "*":
-        return origin
-    scheme, sep, netloc = origin.partition("://")
-    parsed = _split_host_port(netloc) if sep and scheme in ("http", "https") else None
-    if parsed is None or not parsed[0] or "/" in netloc or "@" in netloc or "*" in netloc:
-        raise InvalidParameterError(
-            f"CORS origin {origin!r} is not an origin; write scheme://host[:port] like 'https://ui.example.com' "
-            "or '*' for any origin (--cors-allowed-origins)"
-        )
-    host, port = parsed
-    default_port = "443" if scheme == "https" else "80"
-    return f"{scheme}://{host}" if port in (None, default_port) else f"{scheme}://{host}:{port}"
 
 
 def _split_list(value: str | Sequence[str] | None) -> list[str] | None:
@@ -304,7 +148,7 @@ class SecurityConfig(BaseModel):
     @field_validator("allowed_hosts")
     @classmethod
     def _check_hosts(cls, value: list[str]) -> list[str]:
-        hosts = [_normalise_host_pattern(pattern) for pattern in value if pattern.strip()]
+        hosts = [normalise_host_pattern(pattern) for pattern in value if pattern.strip()]
         if not hosts:
             raise InvalidParameterError("--allowed-hosts is empty; give at least one host, or '*' for any")
         return hosts
@@ -312,7 +156,7 @@ class SecurityConfig(BaseModel):
     @field_validator("cors_allowed_origins")
     @classmethod
     def _check_origins(cls, value: list[str]) -> list[str]:
-        return [_normalise_origin(origin) for origin in value if origin.strip()]
+        return [normalise_origin(origin) for origin in value if origin.strip()]
 
     @field_validator("auth_token")
     @classmethod
@@ -415,7 +259,7 @@ class SecurityMiddleware:
         self.open_paths = frozenset(prefix + path for path in OPEN_PATHS)
         self.api_prefixes = tuple(prefix + path for path in API_PREFIXES)
         self.raw_body_prefixes = tuple(prefix + path for path in config.raw_body_prefixes)
-        self.hosts = _HostRules.compile(config.allowed_hosts)
+        self.hosts = HostRules.compile(config.allowed_hosts)
         self.allowed_host_cache: set[bytes] = set()
         self.any_origin = "*" in config.cors_allowed_origins
         self.origins = frozenset(origin.encode("latin-1") for origin in config.cors_allowed_origins)
@@ -448,7 +292,7 @@ class SecurityMiddleware:
             if not is_open and host not in self.allowed_host_cache and not self._host_allowed(host):
                 name = host.decode("latin-1")
                 logger.warning("Refused a request for Host %r (not in allowed hosts)", name)
-                bare = (_split_host_port(name) or (name, None))[0]
+                bare = (split_host_port(name) or (name, None))[0]
                 message = (
                     f"Host {name!r} is not allowed on this server (DNS rebinding protection). If clients reach "
                     f"the server by this name, start it with --allowed-hosts including {bare!r}."
@@ -467,7 +311,7 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         if origin is not None:
-            same = _same_origin(origin, headers.get(b"host", b""))
+            same = same_origin(origin, headers.get(b"host", b""))
             allowed = same or self.any_origin or origin.lower() in self.origins
             if not same and allowed:
                 cors_headers = self._cors_headers(origin)
@@ -547,7 +391,7 @@ class SecurityMiddleware:
     async def _preflight(
         self, scope: Scope, send: Send, origin: bytes, host: bytes, headers: dict[bytes, bytes]
     ) -> None:
-        if not (self.any_origin or origin.lower() in self.origins or _same_origin(origin, host)):
+        if not (self.any_origin or origin.lower() in self.origins or same_origin(origin, host)):
             message = (
                 f"Cross-origin requests from {origin.decode('latin-1')!r} are not allowed; start the server "
                 "with --cors-allowed-origins including that origin if it should call this server."
@@ -587,23 +431,6 @@ class SecurityMiddleware:
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-
-def _same_origin(origin: bytes, host: bytes) -> bool:
-    """True when ``Origin`` names the host and port the request was sent to.
-
-    The scheme is not compared with the connection's: behind a TLS proxy the app sees http while the browser
-    says https, and no other site can serve pages from the same host and port under the other scheme.
-    """
-    scheme, sep, netloc = origin.lower().partition(b"://")
-    if not sep or scheme not in (b"http", b"https"):
-        return False  # includes 'null' (sandboxed frames, file: pages)
-    ours = _split_host_port(host.decode("latin-1").lower())
-    theirs = _split_host_port(netloc.decode("latin-1"))
-    if ours is None or theirs is None:
-        return False
-    default_port = "443" if scheme == b"https" else "80"
-    return ours[0] == theirs[0] and (ours[1] or default_port) == (theirs[1] or default_port)
 
 
 async def _has_body(headers: dict[bytes, bytes], receive: Receive) -> tuple[bool, Receive]:

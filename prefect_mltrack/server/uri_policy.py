@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from prefect_mltrack.artifacts.paths import _fully_decoded, local_path_from_uri, resolve_inside, safe_artifact_path
+from prefect_mltrack.artifacts.paths import fully_decoded, local_path_from_uri, resolve_inside, safe_artifact_path
 from prefect_mltrack.exceptions import ArtifactPathError, InvalidParameterError
 from prefect_mltrack.model_uris import parse_model_uri, parse_runs_uri
 
@@ -80,7 +80,7 @@ def _lexical_reason(value: str) -> str | None:
     """Why ``value`` is unsafe whatever its scheme, or None; also looks at the fully percent-decoded form."""
     if len(value) > MAX_URI_LENGTH:
         return f"it is longer than {MAX_URI_LENGTH} characters"
-    decoded = _fully_decoded(value)
+    decoded = fully_decoded(value)
     for form, note in ((value, ""), (decoded, " (once percent-decoded)")):
         if _CONTROL_CHARS.search(form):
             return f"it contains NUL or control characters{note}"

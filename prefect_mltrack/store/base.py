@@ -8,9 +8,11 @@ are chosen by URI scheme in :func:`prefect_mltrack.store.get_store`.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from prefect_mltrack.entities import (
+    DatasetInput,
     Experiment,
     ExperimentTag,
     Metric,
@@ -26,6 +28,16 @@ from prefect_mltrack.entities import (
     RunTag,
     ViewType,
 )
+from prefect_mltrack.entities.logged_model import (
+    LoggedModel,
+    LoggedModelInput,
+    LoggedModelOutput,
+    LoggedModelParameter,
+    LoggedModelStatus,
+    LoggedModelTag,
+    ModelMetric,
+)
+from prefect_mltrack.exceptions import MLTrackError
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -265,3 +277,81 @@ class AbstractStore(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook; stores without connections need nothing
         """Release connections; the store must not be used afterwards."""
+
+    # ==========================================================================================
+    # -- logged models and run inputs/outputs (MLflow 3) ---------------------------------------
+    # ==========================================================================================
+    # Deliberately not abstract: a store without support (one still being written, or an older
+    # server behind a REST store) still instantiates and answers NOT_IMPLEMENTED for these calls.
+
+    def _not_implemented(self, what: str) -> MLTrackError:
+        return MLTrackError(
+            f"{type(self).__name__} does not support {what}; use a SQL store or a server that does.",
+            error_code="NOT_IMPLEMENTED",
+        )
+
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: Sequence[LoggedModelTag] | None = None,
+        params: Sequence[LoggedModelParameter] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        """Create a PENDING logged model (id ``m-<32 hex>``, a generated name when None) whose
+        artifacts go to ``<experiment artifact location>/models/<model_id>/artifacts``."""
+        raise self._not_implemented("logged models")
+
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+        raise self._not_implemented("logged models")
+
+    def finalize_logged_model(self, model_id: str, status: LoggedModelStatus) -> LoggedModel:
+        """Set the upload status (READY or FAILED) once the artifacts are written."""
+        raise self._not_implemented("logged models")
+
+    def delete_logged_model(self, model_id: str) -> None:
+        """Soft delete: hidden from get (unless ``allow_deleted``) and search."""
+        raise self._not_implemented("logged models")
+
+    def set_logged_model_tags(self, model_id: str, tags: Sequence[LoggedModelTag]) -> None:
+        raise self._not_implemented("logged models")
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        raise self._not_implemented("logged models")
+
+    def log_logged_model_params(self, model_id: str, params: Sequence[LoggedModelParameter]) -> None:
+        raise self._not_implemented("logged models")
+
+    def log_model_metrics(self, metrics: Sequence[ModelMetric]) -> None:
+        """Link metric points to the models named by their ``model_id`` (an exact duplicate is
+        ignored); the run's own history is written by ``log_batch``, not here."""
+        raise self._not_implemented("logged models")
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Sequence[Mapping[str, Any]] | None = None,
+        max_results: int | None = None,
+        order_by: Sequence[Mapping[str, Any] | str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        """Live logged models of the experiments. ``order_by`` items are MLflow's dicts
+        (``{"field_name": "creation_timestamp", "ascending": False}``) or ``"name DESC"`` strings;
+        the default order is newest first."""
+        raise self._not_implemented("logged models")
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        """Record models as the run's outputs (logging one again updates its step)."""
+        raise self._not_implemented("run outputs")
+
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] | None = None,
+        models: Sequence[LoggedModelInput] | None = None,
+    ) -> None:
+        """Record datasets (with input tags such as ``mlflow.data.context``) and models as the run's
+        inputs; a dataset is stored once per experiment by (name, digest)."""
+        raise self._not_implemented("run inputs")

@@ -22,7 +22,6 @@ from fastapi import APIRouter, Query
 
 from prefect_mltrack import wire
 from prefect_mltrack.entities import ModelVersion, ModelVersionTag, RegisteredModel, RegisteredModelTag
-from prefect_mltrack.exceptions import MLTrackError
 from prefect_mltrack.model_uris import join_artifact_uri, parse_runs_uri
 from prefect_mltrack.server import registry_schemas as rs
 from prefect_mltrack.server import schemas as s
@@ -44,16 +43,8 @@ def _version_answer(version: ModelVersion) -> JSONBody:
 
 # -- download URIs -------------------------------------------------------------------------------
 def logged_model_artifact_uri(model_id: str, store: AbstractStore) -> str:
-    """The artifact URI of the LoggedModel ``model_id`` (MLflow 3's ``models:/m-<id>`` sources).
-
-    Hook: the store seam has no LoggedModel lookup yet; once it has, answer with that model's
-    artifact URI here (``<experiment artifact root>/models/<model_id>/artifacts``).
-    """
-    raise MLTrackError(
-        f"Cannot resolve the LoggedModel {model_id!r} to an artifact URI: this server does not keep "
-        "LoggedModels yet. Register the model from a runs:/<run_id>/<path> URI instead.",
-        error_code="NOT_IMPLEMENTED",
-    )
+    """The artifact URI of the LoggedModel ``model_id`` (MLflow 3's ``models:/m-<id>`` sources)."""
+    return store.get_logged_model(model_id).artifact_location
 
 
 def download_uri_for(source: str, store: AbstractStore) -> str:

@@ -19,6 +19,7 @@ from prefect_mltrack import wire
 from prefect_mltrack.entities import ExperimentTag, Metric, Param, RunStatus, RunTag, ViewType
 from prefect_mltrack.exceptions import InvalidParameterError, ResourceNotFoundError
 from prefect_mltrack.server import schemas as s
+from prefect_mltrack.server.routes.logged_models import link_metrics_to_models
 from prefect_mltrack.server.http import ConfigDep, JSONBody, StoreDep, empty_response, json_response
 from prefect_mltrack.server.sampling import downsample
 
@@ -54,7 +55,7 @@ def create_experiment(body: s.CreateExperiment, store: StoreDep, config: ConfigD
         from prefect_mltrack.server.uri_policy import validate_artifact_location
 
         location = validate_artifact_location(location, artifact_root=config.artifacts_destination)
-    tags = [ExperimentTag(t.key, t.value or "") for t in body.tags]
+    tags = [ExperimentTag(key=t.key, value=t.value or "") for t in body.tags]
     experiment_id = store.create_experiment(body.name, location, tags)
     return json_response({"experiment_id": experiment_id})
 
@@ -125,7 +126,7 @@ def update_experiment(body: s.UpdateExperiment, store: StoreDep) -> JSONBody:
 
 @router.post("/experiments/set-experiment-tag", response_model=s.Empty)
 def set_experiment_tag(body: s.SetExperimentTag, store: StoreDep) -> JSONBody:
-    store.set_experiment_tag(body.experiment_id, ExperimentTag(body.key, body.value))
+    store.set_experiment_tag(body.experiment_id, ExperimentTag(key=body.key, value=body.value))
     return empty_response()
 
 
@@ -138,7 +139,7 @@ def delete_experiment_tag(body: s.DeleteExperimentTag, store: StoreDep) -> JSONB
 # -- runs ----------------------------------------------------------------------------------------
 @router.post("/runs/create", response_model=s.RunAnswer)
 def create_run(body: s.CreateRun, store: StoreDep) -> JSONBody:
-    tags = [RunTag(t.key, t.value or "") for t in body.tags]
+    tags = [RunTag(key=t.key, value=t.value or "") for t in body.tags]
     run = store.create_run(
         body.experiment_id,
         user_id=body.user_id,
@@ -206,19 +207,21 @@ def search_runs(body: s.SearchRuns, store: StoreDep) -> JSONBody:
 @router.post("/runs/log-metric", response_model=s.Empty)
 def log_metric(body: s.LogMetric, store: StoreDep) -> JSONBody:
     value = wire.float_from_json(body.value)
-    store.log_metric(_run_id(body), Metric(body.key, value, body.timestamp, body.step))
+    run_id = _run_id(body)
+    store.log_metric(run_id, Metric(key=body.key, value=value, timestamp=body.timestamp, step=body.step))
+    link_metrics_to_models(store, run_id, [body])
     return empty_response()
 
 
 @router.post("/runs/log-parameter", response_model=s.Empty)
 def log_param(body: s.LogParam, store: StoreDep) -> JSONBody:
-    store.log_param(_run_id(body), Param(body.key, body.value))
+    store.log_param(_run_id(body), Param(key=body.key, value=body.value))
     return empty_response()
 
 
 @router.post("/runs/set-tag", response_model=s.Empty)
 def set_tag(body: s.SetTag, store: StoreDep) -> JSONBody:
-    store.set_tag(_run_id(body), RunTag(body.key, body.value))
+    store.set_tag(_run_id(body), RunTag(key=body.key, value=body.value))
     return empty_response()
 
 
@@ -240,10 +243,14 @@ def log_batch(body: s.LogBatch, store: StoreDep) -> JSONBody:
         )
     store.log_batch(
         body.run_id,
-        metrics=[Metric(m.key, wire.float_from_json(m.value), m.timestamp, m.step) for m in body.metrics],
-        params=[Param(p.key, p.value or "") for p in body.params],
-        tags=[RunTag(t.key, t.value or "") for t in body.tags],
+        metrics=[
+            Metric(key=m.key, value=wire.float_from_json(m.value), timestamp=m.timestamp, step=m.step)
+            for m in body.metrics
+        ],
+        params=[Param(key=p.key, value=p.value or "") for p in body.params],
+        tags=[RunTag(key=t.key, value=t.value or "") for t in body.tags],
     )
+    link_metrics_to_models(store, body.run_id, body.metrics)
     return empty_response()
 
 
@@ -261,7 +268,7 @@ def log_model(body: s.LogModel, store: StoreDep) -> JSONBody:
     history = append_model_history(store.get_run(body.run_id).data.tags.get(LOGGED_MODELS_TAG), model)
     if history is None:
         raise InvalidParameterError("model_json is too large to record in the run's model history")
-    store.set_tag(body.run_id, RunTag(LOGGED_MODELS_TAG, history))
+    store.set_tag(body.run_id, RunTag(key=LOGGED_MODELS_TAG, value=history))
     return empty_response()
 
 
@@ -305,9 +312,9 @@ def get_metric_history_bulk_interval(
         raise InvalidParameterError(f"GetMetricHistoryBulkInterval takes at most {MAX_BULK_RUNS} run ids")
     if max_results < 1 or max_results > MAX_HISTORY_PAGE:
         raise InvalidParameterError(f"max_results must be between 1 and {MAX_HISTORY_PAGE}, got {max_results}")
-    points = []
+    points: list[dict[str, object]] = []
     for run_id in dict.fromkeys(run_ids):
-        history = store.get_metric_history(run_id, metric_key)
+        history: list[Metric] = store.get_metric_history(run_id, metric_key)
         if start_step is not None or end_step is not None:
             lo = start_step if start_step is not None else -(2**63)
             hi = end_step if end_step is not None else 2**63

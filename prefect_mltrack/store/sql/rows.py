@@ -12,8 +12,21 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
-from prefect_mltrack.entities import Experiment, LifecycleStage, Metric, Run, RunData, RunInfo, RunInputs, RunStatus
+from prefect_mltrack.entities import (
+    Dataset,
+    DatasetInput,
+    Experiment,
+    InputTag,
+    LifecycleStage,
+    Metric,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunStatus,
+)
 from prefect_mltrack.entities._base import trusted, trusted_many
+from prefect_mltrack.entities.tracking import LoggedModelOutput, RunOutputs
 from prefect_mltrack.store.sql import schema
 from prefect_mltrack.store.sql.dbapi import gc_paused, placeholders
 from prefect_mltrack.store.sql.schema import SPECIAL_NAN, SPECIAL_NEG_ZERO, SPECIAL_NONE
@@ -77,8 +90,8 @@ def load_experiments(conn: Connection, rows: Sequence[Row[Any]]) -> list[Experim
 
 
 def load_runs(conn: Connection, rows: Sequence[Sequence[Any]]) -> list[Run]:
-    """Turn a page of rows of :data:`RUN_COLUMNS` into Runs with three more queries per chunk of
-    ids, never one per run.
+    """Turn a page of rows of :data:`RUN_COLUMNS` into Runs with four more queries per chunk of
+    ids (params, tags, latest metrics, dataset inputs), never one per run.
 
     The params, tags and latest metrics are read on the raw DB-API cursor of ``conn`` (in its
     transaction) and the entities built with :func:`trusted_many`. For a page of 1000 runs (about
@@ -89,6 +102,7 @@ def load_runs(conn: Connection, rows: Sequence[Sequence[Any]]) -> list[Run]:
     params: dict[str, dict[str, str]] = {i: {} for i in ids}
     tags: dict[str, dict[str, str]] = {i: {} for i in ids}
     metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
+    dataset_inputs: dict[str, list[DatasetInput]] = {}
     cursor = conn.connection.cursor()
     try:
         for start in range(0, len(ids), _IN_CHUNK):
@@ -101,14 +115,53 @@ def load_runs(conn: Connection, rows: Sequence[Sequence[Any]]) -> list[Run]:
             cursor.execute(f'SELECT run_id, "key", value, special FROM latest_metrics WHERE run_id IN ({marks})', chunk)
             for run_id, key, number, special in cursor.fetchall():
                 metrics[run_id][key] = decode_metric_value(number, special) if special else number
+            _read_dataset_inputs(cursor, marks, chunk, dataset_inputs)
     finally:
         cursor.close()
-    inputs = RunInputs()
+    outputs = run_outputs_by_run(conn, ids)
+    empty = RunInputs()
     with gc_paused():
         infos = run_infos(rows)
         data = trusted_many(RunData, [{"metrics": metrics[i], "params": params[i], "tags": tags[i]} for i in ids])
-        pairs = zip(infos, data, strict=True)
-        return trusted_many(Run, [{"info": info, "data": datum, "inputs": inputs} for info, datum in pairs])
+        inputs = [trusted(RunInputs, dataset_inputs=dataset_inputs[i]) if i in dataset_inputs else empty for i in ids]
+        parts = zip(infos, data, inputs, strict=True)
+        return trusted_many(
+            Run,
+            [
+                {"info": info, "data": datum, "inputs": put, "outputs": outputs[info.run_id]}
+                for info, datum, put in parts
+            ],
+        )
+
+
+# One row per input tag (or one tagless row per input), in the order the inputs were logged.
+_DATASET_INPUTS_SQL = (
+    'SELECT i.run_id, d.name, d.digest, d.source_type, d.source, d.dataset_schema, d.profile, t."key", t.value '
+    "FROM dataset_inputs i JOIN datasets d ON d.dataset_id = i.dataset_id "
+    "LEFT JOIN dataset_input_tags t ON t.run_id = i.run_id AND t.dataset_id = i.dataset_id "
+    'WHERE i.run_id IN ({marks}) ORDER BY i.run_id, i.position, t."key"'
+)
+
+
+def _read_dataset_inputs(cursor: Any, marks: str, chunk: list[str], found: dict[str, list[DatasetInput]]) -> None:
+    """Add the dataset inputs of the runs in ``chunk`` to ``found`` (only runs that have some)."""
+    cursor.execute(_DATASET_INPUTS_SQL.format(marks=marks), chunk)
+    last: tuple[str, str, str] | None = None
+    for run_id, name, digest, source_type, source, schema_, profile, key, value in cursor.fetchall():
+        if (run_id, name, digest) != last:
+            last = (run_id, name, digest)
+            dataset = trusted(
+                Dataset,
+                name=name,
+                digest=digest,
+                source_type=source_type,
+                source=source,
+                schema_=schema_,
+                profile=profile,
+            )
+            found.setdefault(run_id, []).append(trusted(DatasetInput, dataset=dataset, tags=[]))
+        if key is not None:
+            found[run_id][-1].tags.append(trusted(InputTag, key=key, value=value))
 
 
 def run_infos(rows: Sequence[Sequence[Any]]) -> list[RunInfo]:
@@ -157,3 +210,21 @@ def metric_points(run_id: str, key: str, rows: Sequence[Sequence[Any]]) -> list[
             for value, special, timestamp, step in rows
         ],
     )
+
+
+def run_outputs_by_run(conn: Connection, run_ids: Sequence[str]) -> dict[str, RunOutputs]:
+    """Each run's model outputs (one query per 500 runs), in the order they were logged."""
+    found: dict[str, list[LoggedModelOutput]] = {}
+    outputs = schema.run_outputs
+    for start in range(0, len(run_ids), _IN_CHUNK):
+        chunk = run_ids[start : start + _IN_CHUNK]
+        query = (
+            select(outputs.c.run_id, outputs.c.model_id, outputs.c.step)
+            .select_from(outputs.join(schema.logged_models, schema.logged_models.c.model_id == outputs.c.model_id))
+            .where(outputs.c.run_id.in_(chunk))
+            .order_by(outputs.c.run_id, schema.logged_models.c.creation_timestamp_ms, outputs.c.model_id)
+        )
+        for run_id, model_id, step in conn.execute(query):
+            found.setdefault(run_id, []).append(trusted(LoggedModelOutput, model_id=model_id, step=step))
+    empty = RunOutputs()
+    return {i: trusted(RunOutputs, model_outputs=found[i]) if i in found else empty for i in run_ids}

@@ -225,3 +225,142 @@ registered_model_tags = cast(Table, RegisteredModelTagRow.__table__)
 model_versions = cast(Table, ModelVersionRow.__table__)
 model_version_tags = cast(Table, ModelVersionTagRow.__table__)
 registered_model_aliases = cast(Table, RegisteredModelAliasRow.__table__)
+
+
+# -- logged models (MLflow 3) and run inputs/outputs ---------------------------------------------
+# A logged model belongs to an experiment; its source run is a plain column (the model outlives a
+# purged run, as in MLflow). Run links (outputs, model inputs, dataset inputs) cascade with the run.
+
+
+class LoggedModelRow(Base):
+    __tablename__ = "logged_models"
+    __table_args__ = (
+        Index("ix_logged_models_experiment_id_creation_timestamp_ms", "experiment_id", "creation_timestamp_ms"),
+        Index("ix_logged_models_source_run_id", "source_run_id"),
+    )
+
+    model_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.experiment_id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(500))
+    artifact_location: Mapped[str] = mapped_column(Text)
+    creation_timestamp_ms: Mapped[int] = mapped_column(BigInteger)
+    last_updated_timestamp_ms: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20))
+    lifecycle_stage: Mapped[str] = mapped_column(String(20), default="active")
+    model_type: Mapped[str | None] = mapped_column(String(500))
+    source_run_id: Mapped[str | None] = mapped_column(String(32))
+    status_message: Mapped[str | None] = mapped_column(Text)
+
+
+class LoggedModelTagRow(Base):
+    __tablename__ = "logged_model_tags"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    model_id: Mapped[str] = mapped_column(ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class LoggedModelParamRow(Base):
+    __tablename__ = "logged_model_params"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    model_id: Mapped[str] = mapped_column(ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class LoggedModelMetricRow(Base):
+    """A metric point linked to a model. The key covers every column, so an exact duplicate is
+    ignored, as in ``metrics``; a missing run or dataset is stored as ``""`` to stay in the key."""
+
+    __tablename__ = "logged_model_metrics"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    model_id: Mapped[str] = mapped_column(ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    timestamp: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[float] = mapped_column(Double, primary_key=True)
+    special: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=SPECIAL_NONE)
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True, default="")
+    dataset_name: Mapped[str] = mapped_column(String(500), primary_key=True, default="")
+    dataset_digest: Mapped[str] = mapped_column(String(36), primary_key=True, default="")
+
+
+class RunOutputRow(Base):
+    """A model a run logged, at a step."""
+
+    __tablename__ = "run_outputs"
+    __table_args__ = (Index("ix_run_outputs_model_id", "model_id"), {"sqlite_with_rowid": False})
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RunModelInputRow(Base):
+    """A logged model a run used as input."""
+
+    __tablename__ = "run_model_inputs"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True)
+
+
+class DatasetRow(Base):
+    """A dataset seen in an experiment, identified by (name, digest) within it."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (Index("ix_datasets_experiment_id_name_digest", "experiment_id", "name", "digest", unique=True),)
+
+    dataset_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.experiment_id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(500))
+    digest: Mapped[str] = mapped_column(String(36))
+    source_type: Mapped[str] = mapped_column(String(36))
+    source: Mapped[str] = mapped_column(Text)
+    dataset_schema: Mapped[str | None] = mapped_column(Text)
+    profile: Mapped[str | None] = mapped_column(Text)
+
+
+class DatasetInputRow(Base):
+    """A dataset a run used; ``position`` keeps the order inputs were logged in."""
+
+    __tablename__ = "dataset_inputs"
+    __table_args__ = (Index("ix_dataset_inputs_dataset_id", "dataset_id"), {"sqlite_with_rowid": False})
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.dataset_id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class DatasetInputTagRow(Base):
+    """An input tag, e.g. ``mlflow.data.context = training``."""
+
+    __tablename__ = "dataset_input_tags"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["run_id", "dataset_id"], ["dataset_inputs.run_id", "dataset_inputs.dataset_id"], ondelete="CASCADE"
+        ),
+        {"sqlite_with_rowid": False},
+    )
+
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+logged_models = cast(Table, LoggedModelRow.__table__)
+logged_model_tags = cast(Table, LoggedModelTagRow.__table__)
+logged_model_params = cast(Table, LoggedModelParamRow.__table__)
+logged_model_metrics = cast(Table, LoggedModelMetricRow.__table__)
+run_outputs = cast(Table, RunOutputRow.__table__)
+run_model_inputs = cast(Table, RunModelInputRow.__table__)
+datasets = cast(Table, DatasetRow.__table__)
+dataset_inputs = cast(Table, DatasetInputRow.__table__)
+dataset_input_tags = cast(Table, DatasetInputTagRow.__table__)

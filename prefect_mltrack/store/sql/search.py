@@ -103,10 +103,10 @@ def run_filter(comparisons: Sequence[Comparison]) -> list[ColumnElement[bool]]:
             column = _RUN_ATTRIBUTE_COLUMNS[comparison.key]
             clauses.append(compare(column, comparison.comparator, comparison.value))
         else:
-            raise InvalidParameterError(
-                f"Filtering on datasets ('datasets.{comparison.key}') needs dataset inputs, which this "
-                "store does not record yet; filter on params, metrics, tags or attributes instead."
-            )
+            # Imported here: logged_model_rows builds on this module's comparison helpers.
+            from prefect_mltrack.store.sql.logged_model_rows import run_dataset_clause
+
+            clauses.append(run_dataset_clause(comparison))
     return clauses
 
 

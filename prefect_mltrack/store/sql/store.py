@@ -39,6 +39,7 @@ from prefect_mltrack.store.sql import search as sql_search
 from prefect_mltrack.store.sql.batch_writer import BatchWriter, metric_rows
 from prefect_mltrack.store.sql.dbapi import Compiled, gc_paused
 from prefect_mltrack.store.sql.engine import create_sql_engine, ensure_schema, write_transaction
+from prefect_mltrack.store.sql.logged_models import SqlLoggedModelMixin
 from prefect_mltrack.store.sql.registry import SqlRegistryMixin
 from prefect_mltrack.store.sql.rows import RUN_COLUMNS, load_experiments, load_runs, metric_points, run_info
 
@@ -51,7 +52,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class SqlStore(SqlRegistryMixin, AbstractStore):
+class SqlStore(SqlLoggedModelMixin, SqlRegistryMixin, AbstractStore):
     """Tracking store on SQLAlchemy Core; ``uri`` is ``sqlite:///path`` or ``postgresql+psycopg://...``.
 
     Example:
