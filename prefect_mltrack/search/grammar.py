@@ -22,7 +22,7 @@ from typing import Final, Literal, NoReturn, cast
 
 from prefect_mltrack.exceptions import InvalidParameterError, MalformedFilterError
 
-EntityType = Literal["run", "experiment", "registered_model", "model_version"]
+EntityType = Literal["run", "experiment", "registered_model", "model_version", "logged_model"]
 Kind = Literal["metric", "param", "tag", "attribute", "dataset"]
 Value = str | float | int | tuple[str, ...] | None
 
@@ -94,6 +94,16 @@ _FILTER_RULES: Final[dict[str, dict[Kind, dict[str, _Rule]]]] = {
         },
         "tag": _TAGS,
     },
+    # MLflow 3's logged models; experiment_id is the search scope (experiment_ids), not a filter.
+    "logged_model": {
+        "attribute": {
+            **_same(("name", "model_id", "model_type", "status", "source_run_id"), _LIST),
+            **_same(("creation_timestamp", "last_updated_timestamp"), _NUMERIC, numeric=True),
+        },
+        "metric": {_ANY: (_NUMERIC, True)},
+        "param": _TAGS,
+        "tag": _TAGS,
+    },
 }
 
 # None: any key of that kind sorts.
@@ -120,12 +130,33 @@ _ORDER_RULES: Final[dict[str, dict[Kind, frozenset[str] | None]]] = {
     "model_version": {
         "attribute": frozenset(["name", "version_number", "creation_timestamp", "last_updated_timestamp"])
     },
+    "logged_model": {
+        "attribute": frozenset(
+            [
+                "name",
+                "model_id",
+                "model_type",
+                "status",
+                "source_run_id",
+                "experiment_id",
+                "creation_timestamp",
+                "last_updated_timestamp",
+            ]
+        ),
+        "metric": None,
+    },
 }
 
 # Other spellings MLflow accepts for an attribute, looked up after lower-casing.
 _ATTRIBUTE_ALIASES: Final[dict[str, dict[str, str]]] = {
     "run": {"created": "start_time", "run name": "run_name"},
     "registered_model": {"timestamp": "last_updated_timestamp"},
+    "logged_model": {
+        "creation_time": "creation_timestamp",
+        "creation_timestamp_ms": "creation_timestamp",
+        "last_updated_timestamp_ms": "last_updated_timestamp",
+        "run_id": "source_run_id",
+    },
 }
 
 _KINDS: Final[dict[Kind, tuple[str, ...]]] = {  # canonical kind -> type names, plural (shown) first

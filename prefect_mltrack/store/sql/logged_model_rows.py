@@ -8,15 +8,14 @@ ordering on a metric joins each model's latest point of it (newest timestamp, th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Connection, Row, Select, and_, exists, func, or_, select
 
 from prefect_mltrack.entities._base import trusted
 from prefect_mltrack.entities.logged_model import LoggedModel, LoggedModelStatus, ModelMetric
 from prefect_mltrack.exceptions import InvalidParameterError
-from prefect_mltrack.search import Comparison, EntityType, Kind, OrderKey, parse_order_by
-from prefect_mltrack.search import grammar as _grammar
+from prefect_mltrack.search import Comparison, EntityType, OrderKey, parse_order_by
 from prefect_mltrack.store.sql import schema
 from prefect_mltrack.store.sql.rows import decode_metric_value
 from prefect_mltrack.store.sql.schema import SPECIAL_NAN
@@ -28,7 +27,7 @@ _params = schema.logged_model_params
 _metrics = schema.logged_model_metrics
 
 _CHUNK: Final = 500  # ids per IN (...)
-LOGGED_MODEL: Final = cast(EntityType, "logged_model")
+LOGGED_MODEL: Final[EntityType] = "logged_model"
 
 ATTRIBUTE_COLUMNS: Final = {
     "name": _models.c.name,
@@ -41,40 +40,6 @@ ATTRIBUTE_COLUMNS: Final = {
     "last_updated_timestamp": _models.c.last_updated_timestamp_ms,
 }
 _NUMERIC_ATTRIBUTES: Final = ("creation_timestamp", "last_updated_timestamp")
-
-
-def _register_grammar() -> None:
-    """Teach the shared search grammar the logged-model entity (MLflow's identifiers: attributes,
-    ``metrics.*``, ``params.*``, ``tags.*``; ``creation_time``/``*_ms`` spell the timestamps).
-
-    The grammar's tables are data, so the rules are added here next to the SQL that executes them
-    (until search/grammar.py lists them itself; then this becomes a no-op)."""
-    Rule = tuple[tuple[str, ...], bool]  # (allowed comparators, whether the value is a number)
-    numeric: Rule = (("=", "!=", "<", "<=", ">", ">="), True)
-    text: Rule = (("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"), False)
-    tag: Rule = (("=", "!=", "LIKE", "ILIKE", "IS NULL", "IS NOT NULL"), False)
-    attributes = {key: numeric if key in _NUMERIC_ATTRIBUTES else text for key in ATTRIBUTE_COLUMNS}
-    del attributes["experiment_id"]  # the search scope, given as experiment_ids
-    rules: dict[Kind, dict[str, Rule]] = {
-        "attribute": attributes,
-        "metric": {"*": numeric},
-        "param": {"*": tag},
-        "tag": {"*": tag},
-    }
-    _grammar._FILTER_RULES.setdefault("logged_model", rules)
-    _grammar._ORDER_RULES.setdefault("logged_model", {"attribute": frozenset(ATTRIBUTE_COLUMNS), "metric": None})
-    _grammar._ATTRIBUTE_ALIASES.setdefault(
-        "logged_model",
-        {
-            "creation_time": "creation_timestamp",
-            "creation_timestamp_ms": "creation_timestamp",
-            "last_updated_timestamp_ms": "last_updated_timestamp",
-            "run_id": "source_run_id",
-        },
-    )
-
-
-_register_grammar()
 
 
 # -- entities --------------------------------------------------------------------------------------
