@@ -7,6 +7,9 @@ STAMP  := $(VENV)/.installed
 MLFLOW_VENV  := .venv-mlflow
 MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
 
+# Debian's Chromium for the web UI's browser tests (tests/ui), driven by Playwright's Python package.
+CHROMIUM := /usr/bin/chromium
+
 # Prefect: no telemetry from tests or demos.
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
@@ -33,8 +36,15 @@ demo: $(STAMP)
 	PREFECT_LOGGING_LEVEL=WARNING $(BIN)/python docs/examples/end_to_end.py
 	$(BIN)/mltrack registry describe IrisClassifier
 
+# Installed once from Debian's packages (as root, or through sudo). If that is impossible the UI tests
+# skip and say why; everything else still runs.
+$(CHROMIUM):
+	-@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null \
+	  || echo "warning: could not install Debian's chromium; the browser tests will be skipped" >&2
+
 ## test: the whole suite, SQLite and PostgreSQL (skipped with the reason when no server answers)
-test: $(STAMP) $(MLFLOW_STAMP)
+test: $(STAMP) $(MLFLOW_STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## fuzz: the tracking server's whole OpenAPI surface, many more generated cases than the test suite runs

@@ -430,11 +430,18 @@ def gc(
         str | None, typer.Option("--experiment-ids", help="Comma-separated deleted experiments to remove, with runs.")
     ] = None,
     tracking_uri: TrackingUri = None,
+    artifacts_destination: Annotated[
+        str | None,
+        typer.Option(
+            "--artifacts-destination",
+            help="The tracking server's --artifacts-destination, for runs logged through its proxy.",
+        ),
+    ] = None,
 ) -> None:
     """Permanently remove deleted runs (with their artifacts), then deleted experiments left empty.
 
     Without --run-ids/--experiment-ids, everything deleted (before --older-than) goes.
-    A removed experiment's name can be used again.
+    A removed experiment's name can be used again. Run it where the database is (as `mltrack db`).
     """
     from prefect_mltrack.entities import LifecycleStage, ViewType
 
@@ -462,7 +469,7 @@ def gc(
     else:
         run_list = deleted_runs
 
-    _purge_runs(client, run_list)
+    _purge_runs(client, run_list, artifacts_destination)
     purged = 0
     for experiment_id in experiments or deleted_experiments:
         # Runs kept by --older-than (or restored into a deleted experiment) keep their experiment.
@@ -477,8 +484,12 @@ def gc(
     typer.echo(f"Removed {len(run_list)} runs and {purged} experiments.")
 
 
-def _purge_runs(client: TrackingClient, run_ids: list[str]) -> None:
-    """Delete each run's artifacts, then its rows: a failure in between leaves a run gc can retry."""
+def _purge_runs(client: TrackingClient, run_ids: list[str], artifacts_destination: str | None = None) -> None:
+    """Delete each run's artifacts, then its rows: a failure in between leaves a run gc can retry.
+
+    Runs logged through a tracking server's proxy (``mlflow-artifacts:/...``) keep their files under
+    the server's artifacts destination, which only the caller can name.
+    """
     from rich.progress import Progress
 
     from prefect_mltrack.artifacts import get_artifact_repository
@@ -487,6 +498,15 @@ def _purge_runs(client: TrackingClient, run_ids: list[str]) -> None:
         task = bar.add_task("Removing runs", total=len(run_ids))
         for run_id in run_ids:
             artifact_uri = client.get_run(run_id).info.artifact_uri
+            if artifact_uri and artifact_uri.lower().startswith(("mlflow-artifacts:", "mltrack-artifacts:")):
+                if not artifacts_destination:
+                    raise InvalidParameterError(
+                        f"Run {run_id} keeps its artifacts behind a tracking server ({artifact_uri}); pass the "
+                        "server's --artifacts-destination so gc can remove them."
+                    )
+                from prefect_mltrack.server.artifact_proxy import resolve_proxy_uri
+
+                artifact_uri = resolve_proxy_uri(artifact_uri, artifacts_destination)
             if artifact_uri:
                 get_artifact_repository(artifact_uri).delete_artifacts()
                 _remove_empty_local_dirs(artifact_uri, levels=2)  # <run_id>/artifacts

@@ -254,11 +254,14 @@ class TrackingClient(RegistryClientMixin):
         repo = self._artifact_repos.get(run_id)
         if repo is None:
             from prefect_mltrack.artifacts import get_artifact_repository
+            from prefect_mltrack.settings import tracking_uri_scope
 
             artifact_uri = self.get_run(run_id).info.artifact_uri
             if not artifact_uri:
                 raise ResourceNotFoundError(f"Run {run_id} has no artifact location")
-            repo = self._artifact_repos[run_id] = get_artifact_repository(artifact_uri)
+            # A proxy URI (mlflow-artifacts:/...) is reached through this client's server.
+            with tracking_uri_scope(self.tracking_uri):
+                repo = self._artifact_repos[run_id] = get_artifact_repository(artifact_uri)
         return repo
 
     def log_artifact(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:

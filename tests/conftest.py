@@ -3,6 +3,10 @@
 PostgreSQL tests use the server at ``MLTRACK_TEST_POSTGRES_URI`` (default: the local one at
 127.0.0.1:5432, database ``test``); each test gets its own schema, dropped afterwards. Where no
 server answers, those tests skip with the reason.
+
+The ``rest`` flavour of ``store_uri`` is ``http://127.0.0.1:<port>`` of a real tracking server
+(one per session, see ``live_server.py``) whose store is swapped to a fresh SQLite file for each
+test. Tests that open the database itself carry ``@pytest.mark.sql_only`` and skip it.
 """
 
 from __future__ import annotations
@@ -11,8 +15,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from live_server import LiveServer
 
 POSTGRES_URI = os.environ.get("MLTRACK_TEST_POSTGRES_URI", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -78,11 +86,58 @@ def postgres_uri() -> Iterator[str]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# Store contract tests that open the database directly (migrations) or that the REST API does not
+# offer by design (the purge calls behind `mltrack gc`). Better: `pytestmark = pytest.mark.sql_only`
+# in the module itself; this list covers modules written before the REST store existed.
+_SQL_ONLY_MODULES = frozenset({"test_registry_migration.py", "test_maintenance.py", "test_schema.py"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sql_only: the test needs a SQL store_uri; the rest flavour skips it")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in _SQL_ONLY_MODULES and item.path.parent.name == "store":
+            item.add_marker(pytest.mark.sql_only)
+
+
+@pytest.fixture(scope="session")
+def live_tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One real tracking server for the session (store swapped per test by ``store_uri``).
+
+    Its artifact destination is the session's base temp directory, so a test's ``tmp_path`` lies
+    inside the server's artifact root: explicit local artifact locations under ``tmp_path`` are then
+    accepted, as the server accepts locations inside its root.
+    """
+    from live_server import LiveServer, fresh_sql_store
+
+    from prefect_mltrack.server.config import ServerConfig
+
+    base = tmp_path_factory.getbasetemp()
+    config = ServerConfig(
+        backend_store_uri=f"sqlite:///{base / 'live-server' / 'mltrack.db'}", artifacts_destination=str(base)
+    )
+    server = LiveServer(config, store=fresh_sql_store(base / "live-server" / "mltrack.db", config))
+    with server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "rest"])
 def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The same test on the embedded SQLite store and on PostgreSQL."""
+    """The same test on the embedded SQLite store, on PostgreSQL and through the tracking server."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store' / 'mltrack.db'}"
+    if request.param == "rest":
+        if request.node.get_closest_marker("sql_only"):
+            pytest.skip("opens the SQL database itself (or needs `mltrack gc`), which the REST API does not offer")
+        from live_server import fresh_sql_store
+
+        server = request.getfixturevalue("live_tracking_server")
+        # A fresh database per test. get_store() caches the RestStore per URL, but isolated_home's
+        # reset_stores() drops it after every test, and the RestStore holds no state of its own.
+        server.swap_store(fresh_sql_store(tmp_path / "server" / "mltrack.db", server.config))
+        return str(server.url)
     return str(request.getfixturevalue("postgres_uri"))
 
 

@@ -47,3 +47,15 @@ def test_tracking_demo(tmp_path: Path, isolated_home: Path):
     trials = mlflow.search_runs(experiment_names=["Iris_Classification"], filter_string="tags.kind IS NULL")
     assert len(trials) == 6
     assert trials["metrics.accuracy"].between(0.5, 1.0).all()
+
+
+def test_server_demo(tmp_path: Path, isolated_home: Path):
+    pytest.importorskip("sklearn")
+    out = _run("server_demo.py", tmp_path, isolated_home)
+    assert "no token: 401" in out
+    assert "artifact uri: mlflow-artifacts:/1/" in out
+    assert "artifacts: ['model', 'notes.txt']" in out
+    assert "predictions: [0, 0, 0]" in out
+    assert "models stored by the server: 1" in out
+    # Nothing went to the embedded store: everything was logged through the server.
+    assert not (isolated_home / "mltrack.db").exists()

@@ -1,9 +1,9 @@
 """Artifact storage: the :class:`ArtifactRepository` seam, its backends and path safety.
 
-Backends are picked by URI scheme from a small registry: local paths and ``file:`` URIs, and
-object stores (``s3://``, ``gs://``, ``memory://``...) through fsspec, imported on first use.
-Other backends (the tracking server's proxy) add themselves with
-:func:`register_artifact_repository`.
+Backends are picked by URI scheme from a small registry: local paths and ``file:`` URIs, object
+stores (``s3://``, ``gs://``, ``memory://``...) through fsspec, and the tracking server's artifact
+proxy (``mlflow-artifacts:/``, ``mltrack-artifacts:/``), each imported on first use. Other
+backends add themselves with :func:`register_artifact_repository`.
 
 Example:
     >>> repo = get_artifact_repository("file:///tmp/mltrack-doc/run1")
@@ -42,12 +42,21 @@ def _fsspec_repository(artifact_uri: str) -> ArtifactRepository:
     return FsspecArtifactRepository(artifact_uri)
 
 
+def _proxy_repository(artifact_uri: str) -> ArtifactRepository:
+    """The tracking server's artifact proxy (``mlflow-artifacts:/``), imported on first use."""
+    from prefect_mltrack.artifacts.proxy_repo import ProxyArtifactRepository
+
+    return ProxyArtifactRepository(artifact_uri)
+
+
 # '' is a plain local path. Keys are lower-case: URI schemes are case-insensitive (RFC 3986).
 # Object stores (see prefect_mltrack.artifacts.fsspec_repo.FSSPEC_SCHEMES) go through fsspec.
 _REGISTRY: dict[str, ArtifactRepositoryFactory] = {
     "": LocalArtifactRepository,
     "file": LocalArtifactRepository,
     **dict.fromkeys(("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"), _fsspec_repository),
+    # The tracking server's proxy: MLflow's scheme and ours.
+    **dict.fromkeys(("mlflow-artifacts", "mltrack-artifacts"), _proxy_repository),
 }
 
 

@@ -40,9 +40,13 @@ def _create_store(uri: str) -> AbstractStore:
         from prefect_mltrack.store.sql.store import SqlStore
 
         return SqlStore(uri)
+    if scheme in ("http", "https"):
+        from prefect_mltrack.store.rest import RestStore
+
+        return RestStore(uri)
     raise InvalidParameterError(
         f"Unsupported tracking URI {uri!r}: use sqlite:///<path>, postgresql+psycopg://<user>@<host>/<db>, "
-        "or a local path."
+        "http(s)://<host>:<port> (a tracking server), or a local path."
     )
 
 

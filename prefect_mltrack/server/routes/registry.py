@@ -17,9 +17,11 @@ Example (what MLflow's client does for ``set_registered_model_alias``)::
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlparse
 
 from fastapi import APIRouter, Query
 
+from prefect_mltrack import validation as v
 from prefect_mltrack import wire
 from prefect_mltrack.entities import ModelVersion, ModelVersionTag, RegisteredModel, RegisteredModelTag
 from prefect_mltrack.model_uris import join_artifact_uri, parse_runs_uri
@@ -159,6 +161,11 @@ def get_model_version_by_alias(name: str, alias: str, store: StoreDep) -> JSONBo
 
 
 # -- model versions ------------------------------------------------------------------------------
+def _is_local(source: str) -> bool:
+    scheme = urlparse(source).scheme.lower()
+    return scheme in ("", "file") or len(scheme) == 1  # one letter: a Windows drive
+
+
 @router.post("/model-versions/create", response_model=rs.ModelVersionAnswer)
 def create_model_version(body: rs.CreateModelVersion, store: StoreDep, config: ConfigDep) -> JSONBody:
     """Register ``source`` as the next version. The source is checked against the run's artifact
@@ -168,7 +175,12 @@ def create_model_version(body: rs.CreateModelVersion, store: StoreDep, config: C
     from prefect_mltrack.server.uri_policy import validate_model_version_source
 
     run_id = body.run_id or None
-    run_artifact_uri = store.get_run(run_id).info.artifact_uri if run_id else None
+    run_artifact_uri = None
+    if run_id:
+        v.validate_run_id(run_id)
+        # As MLflow's server: the run is only looked up when a local source must lie inside its artifacts.
+        if _is_local(body.source):
+            run_artifact_uri = store.get_run(run_id).info.artifact_uri
     validate_model_version_source(
         body.source, run_id=run_id, run_artifact_uri=run_artifact_uri, artifact_root=config.artifacts_destination
     )
