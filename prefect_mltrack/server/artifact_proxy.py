@@ -94,6 +94,11 @@ _ENCODED_LEFTOVER: Final = re.compile(r"%(?:2e|2f|5c)", re.IGNORECASE)
 _TEXT: Final = "text/plain; charset=utf-8"
 _IMAGE_TYPES: Final = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                        ".webp": "image/webp"}  # fmt: skip
+# What a download may be served as (documented in the OpenAPI document).
+_DOWNLOAD_CONTENT: Final = {
+    media_type: {"schema": {"type": "string", "format": "binary"}}
+    for media_type in ("application/octet-stream", "text/plain", "application/json", *sorted(set(_IMAGE_TYPES.values())))
+}
 # Markup and scripts are served as plain text too: shown as source, never run in our origin.
 _TEXT_SUFFIXES: Final = frozenset(
     {".txt", ".log", ".csv", ".tsv", ".md", ".markdown", ".rst", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf",
@@ -448,7 +453,12 @@ def artifact_proxy_router(artifacts_destination: str) -> APIRouter:
             return _storage_error(exc, "store", artifact_path)
         return empty_response()
 
-    @router.get("/artifacts/{artifact_path:path}", summary="Download one artifact file")
+    @router.get(
+        "/artifacts/{artifact_path:path}",
+        summary="Download one artifact file",
+        response_class=Response,
+        responses={200: {"description": "The file's bytes, as an attachment", "content": _DOWNLOAD_CONTENT}},
+    )
     async def download_artifact(artifact_path: str) -> Response:
         try:
             return await backend.download(_file_path(artifact_path))

@@ -8,12 +8,12 @@ by :mod:`prefect_mltrack.wire`; the models below only describe them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FloatWire = float | str
-"""A float on the wire: a number, or ``"NaN"``, ``"Infinity"``, ``"-Infinity"``."""
+FloatWire = float | Literal["NaN", "Infinity", "-Infinity"]
+"""A float on the wire: a number (numeric strings accepted), or ``"NaN"``, ``"Infinity"``, ``"-Infinity"``."""
 
 
 class Body(BaseModel):
