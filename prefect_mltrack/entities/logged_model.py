@@ -19,7 +19,9 @@ from typing import Any, Final
 from pydantic import Field, field_validator
 
 from prefect_mltrack.entities._base import Entity
-from prefect_mltrack.entities.tracking import LoggedModelOutput, Metric, RunOutputs
+
+# Run outputs live on Run (tracking.py); they are re-exported here, beside the models they point at.
+from prefect_mltrack.entities.tracking import LoggedModelOutput, Metric, RunOutputs  # noqa: F401
 from prefect_mltrack.exceptions import InvalidParameterError
 
 MODEL_ID_PATTERN: Final = re.compile(r"^m-[0-9a-f]{32}$")

@@ -97,7 +97,12 @@ _IMAGE_TYPES: Final = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "imag
 # What a download may be served as (documented in the OpenAPI document).
 _DOWNLOAD_CONTENT: Final = {
     media_type: {"schema": {"type": "string", "format": "binary"}}
-    for media_type in ("application/octet-stream", "text/plain", "application/json", *sorted(set(_IMAGE_TYPES.values())))
+    for media_type in (
+        "application/octet-stream",
+        "text/plain",
+        "application/json",
+        *sorted(set(_IMAGE_TYPES.values())),
+    )
 }
 # Markup and scripts are served as plain text too: shown as source, never run in our origin.
 _TEXT_SUFFIXES: Final = frozenset(

@@ -149,6 +149,27 @@ class AbstractStore(abc.ABC):
         self, run_id: str, metric_key: str, max_results: int | None = None, page_token: str | None = None
     ) -> PagedList[Metric]: ...
 
+    def get_metric_history_sampled(
+        self,
+        run_id: str,
+        metric_key: str,
+        max_points: int,
+        start_step: int | None = None,
+        end_step: int | None = None,
+    ) -> list[Metric]:
+        """About ``max_points`` points of a history between two steps, extremes kept, for charts.
+
+        This default reads the whole history; the SQL store groups it in the database instead.
+        """
+        from prefect_mltrack.metric_sampling import downsample
+
+        history: list[Metric] = self.get_metric_history(run_id, metric_key)
+        if start_step is not None or end_step is not None:
+            lo = start_step if start_step is not None else -(2**63)
+            hi = end_step if end_step is not None else 2**63
+            history = [m for m in history if lo <= m.step <= hi]
+        return downsample(history, max_points)
+
     @abc.abstractmethod
     def search_runs(
         self,

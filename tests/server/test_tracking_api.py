@@ -178,8 +178,10 @@ def test_bulk_interval_downsamples_but_keeps_extremes(http):
     points = http.get("/metrics/get-history-bulk-interval", params=params).json()["metrics"]
     for run_id, spike_at in zip(run_ids, (300, 700), strict=True):
         mine = [p for p in points if p["run_id"] == run_id]
-        assert len(mine) <= 42
-        assert {"step": spike_at, "value": 100.0} in [{"step": p["step"], "value": p["value"]} for p in mine]
+        assert len(mine) <= 40
+        # The spike's value is kept exactly, its position to within one bucket (1000 steps / 20 buckets).
+        spikes = [p["step"] for p in mine if p["value"] == 100.0]
+        assert len(spikes) == 1 and abs(spikes[0] - spike_at) < 50
     window = http.get(
         "/metrics/get-history-bulk-interval", params={**params, "start_step": 100, "end_step": 200}
     ).json()["metrics"]

@@ -250,3 +250,20 @@ def test_unicode_values_round_trip(store):
     store.log_batch(run_id, params=[Param("name", "Größe 📈 ñ")], tags=[RunTag("note", "日本語\nline")])
     data = store.get_run(run_id).data
     assert data.params["name"] == "Größe 📈 ñ" and data.tags["note"] == "日本語\nline"
+
+
+def test_sampled_history_keeps_extremes_and_respects_the_window(store):
+    run_id = store.create_run("0").info.run_id
+    values = [float(i % 7) for i in range(5000)]
+    values[1234], values[4321] = 99.0, -99.0
+    for start in range(0, 5000, 1000):
+        store.log_batch(run_id, metrics=[Metric("m", values[i], i, i) for i in range(start, start + 1000)])
+    sampled = store.get_metric_history_sampled(run_id, "m", 100)
+    assert 50 <= len(sampled) <= 100
+    assert [m.step for m in sampled] == sorted(m.step for m in sampled)
+    assert max(m.value for m in sampled) == 99.0 and min(m.value for m in sampled) == -99.0
+    window = store.get_metric_history_sampled(run_id, "m", 100, start_step=1000, end_step=1999)
+    assert window and all(1000 <= m.step <= 1999 for m in window) and max(m.value for m in window) == 99.0
+    # A history that fits is returned exactly.
+    exact = store.get_metric_history_sampled(run_id, "m", 100, start_step=10, end_step=59)
+    assert [(m.step, m.value) for m in exact] == [(i, values[i]) for i in range(10, 60)]

@@ -19,9 +19,8 @@ from prefect_mltrack import wire
 from prefect_mltrack.entities import ExperimentTag, Metric, Param, RunStatus, RunTag, ViewType
 from prefect_mltrack.exceptions import InvalidParameterError, ResourceNotFoundError
 from prefect_mltrack.server import schemas as s
-from prefect_mltrack.server.routes.logged_models import link_metrics_to_models
 from prefect_mltrack.server.http import ConfigDep, JSONBody, StoreDep, empty_response, json_response
-from prefect_mltrack.server.sampling import downsample
+from prefect_mltrack.server.routes.logged_models import link_metrics_to_models
 
 router = APIRouter()
 
@@ -314,12 +313,8 @@ def get_metric_history_bulk_interval(
         raise InvalidParameterError(f"max_results must be between 1 and {MAX_HISTORY_PAGE}, got {max_results}")
     points: list[dict[str, object]] = []
     for run_id in dict.fromkeys(run_ids):
-        history: list[Metric] = store.get_metric_history(run_id, metric_key)
-        if start_step is not None or end_step is not None:
-            lo = start_step if start_step is not None else -(2**63)
-            hi = end_step if end_step is not None else 2**63
-            history = [m for m in history if lo <= m.step <= hi]
-        points.extend(wire.metric_json(m, run_id) for m in downsample(history, max_results))
+        sampled = store.get_metric_history_sampled(run_id, metric_key, max_results, start_step, end_step)
+        points.extend(wire.metric_json(m, run_id) for m in sampled)
     return json_response({"metrics": points} if points else {})
 
 

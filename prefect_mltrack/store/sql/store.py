@@ -443,6 +443,21 @@ class SqlStore(SqlLoggedModelMixin, SqlRegistryMixin, AbstractStore):
                 cursor.close()
         return PagedList(history, token)
 
+    def get_metric_history_sampled(
+        self,
+        run_id: str,
+        metric_key: str,
+        max_points: int,
+        start_step: int | None = None,
+        end_step: int | None = None,
+    ) -> list[Metric]:
+        from prefect_mltrack.store.sql.sampling import sampled_history
+
+        sampled = sampled_history(self.engine, run_id, metric_key, max_points, start_step, end_step)
+        if sampled is not None:
+            return sampled
+        return super().get_metric_history_sampled(run_id, metric_key, max_points, start_step, end_step)
+
     def search_runs(
         self,
         experiment_ids: Sequence[str],
