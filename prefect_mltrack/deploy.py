@@ -60,7 +60,7 @@ def resolve_model_version(name: str, alias_or_version: str | int) -> ModelVersio
     ref = str(alias_or_version).strip()
     if not ref:
         raise InvalidParameterError("alias_or_version is empty; give a version number, an alias or a stage.")
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():
         return client.get_model_version(name, ref)
     if ref.lower() in _STAGES:
         latest = client.get_latest_versions(name, stages=[ref])

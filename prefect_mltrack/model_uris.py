@@ -82,7 +82,7 @@ def parse_model_uri(uri: str) -> ParsedModelUri:
             raise _improper(uri, "the version, stage or 'latest' after the name is empty")
         if "@" in suffix:
             raise _improper(uri, "a version or stage and an alias cannot both be given")
-        if suffix.isdigit():
+        if suffix.isascii() and suffix.isdigit():
             return ParsedModelUri(name, version=suffix)
         if suffix.lower() == _LATEST:
             return ParsedModelUri(name)

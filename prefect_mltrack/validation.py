@@ -204,7 +204,7 @@ def validate_model_name(name: Any, what: str = "name") -> str:
 def validate_model_version(version: Any) -> int:
     """A version number given as an int or a digit string ("3"); returns the int."""
     text = str(version).strip() if isinstance(version, int | str) and not isinstance(version, bool) else ""
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise InvalidParameterError(
             f"Invalid version {version!r}: a model version number such as 1 or '1' is required."
         )

@@ -30,7 +30,7 @@ MAX_BULK_RUNS = 100
 
 def _view_type(value: str) -> ViewType:
     try:
-        return ViewType.from_string(value) if not value.isdigit() else ViewType(int(value))
+        return ViewType.from_string(value) if not (value.isascii() and value.isdigit()) else ViewType(int(value))
     except ValueError as exc:
         raise InvalidParameterError(str(exc)) from None
 

@@ -221,7 +221,7 @@ class SqlLoggedModelMixin:
         model_id, now = new_model_id(), _now_ms()
         with write_transaction(self.engine) as conn:
             experiment = None
-            if str(experiment_id).isdigit():
+            if str(experiment_id).isascii() and str(experiment_id).isdigit():
                 experiment = conn.execute(
                     select(schema.experiments).where(schema.experiments.c.experiment_id == int(experiment_id))
                 ).first()
@@ -337,7 +337,7 @@ class SqlLoggedModelMixin:
         limit = v.validate_max_results(max_results or DEFAULT_SEARCH_MAX_RESULTS, MAX_RESULTS_SEARCH_LOGGED_MODELS)
         clauses = lr.logged_model_filter(parse_filter(filter_string, lr.LOGGED_MODEL), lr.dataset_clauses(datasets))
         offset = decode_page_token(page_token)
-        ids = [int(i) for i in experiment_ids if str(i).isdigit()]
+        ids = [int(i) for i in experiment_ids if str(i).isascii() and str(i).isdigit()]
         query = select(_models).where(_models.c.experiment_id.in_(ids), _models.c.lifecycle_stage == _ACTIVE, *clauses)
         query = lr.apply_logged_model_order(query, order_by).offset(offset).limit(limit + 1)
         with self.engine.connect() as conn:

@@ -155,7 +155,7 @@ def experiment_filter(comparisons: Sequence[Comparison]) -> list[ColumnElement[b
 
 
 def _as_ids(values: Sequence[Any]) -> list[int]:
-    return [int(v) for v in values if str(v).lstrip("-").isdigit()]
+    return [int(v) for v in values if str(v).lstrip("-").isascii() and str(v).lstrip("-").isdigit()]
 
 
 def experiment_order(order_keys: Sequence[OrderKey]) -> list[Any]:

@@ -165,7 +165,7 @@ class SqlStore(SqlLoggedModelMixin, SqlRegistryMixin, AbstractStore):
 
     def _experiment_row(self, conn: Connection, experiment_id: str | int) -> Row[Any]:
         row = None
-        if str(experiment_id).isdigit():
+        if str(experiment_id).isascii() and str(experiment_id).isdigit():
             row = conn.execute(
                 select(schema.experiments).where(schema.experiments.c.experiment_id == int(experiment_id))
             ).first()
@@ -471,7 +471,7 @@ class SqlStore(SqlLoggedModelMixin, SqlRegistryMixin, AbstractStore):
         clauses = sql_search.run_filter(parse_filter(filter_string, "run"))
         order_keys = parse_order_by(list(order_by or []), "run")
         offset = decode_page_token(page_token)
-        ids = [int(i) for i in experiment_ids if str(i).isdigit()]
+        ids = [int(i) for i in experiment_ids if str(i).isascii() and str(i).isdigit()]
         stages = [stage.value for stage in ViewType(run_view_type).stages()]
         query = sql_search.run_ids_query(ids, stages).where(*clauses)
         query = sql_search.apply_run_order(query, order_keys).offset(offset).limit(max_results + 1)
