@@ -479,34 +479,46 @@ def gc(
             continue
         location = client.get_experiment(experiment_id).artifact_location
         store.purge_experiment(experiment_id)
-        _remove_empty_local_dirs(location, levels=1)
+        if not location.lower().startswith(("mlflow-artifacts:", "mltrack-artifacts:")) or artifacts_destination:
+            _remove_empty_local_dirs(_local_uri(location, artifacts_destination, "An experiment"), levels=1)
         purged += 1
     typer.echo(f"Removed {len(run_list)} runs and {purged} experiments.")
+
+
+def _local_uri(uri: str, artifacts_destination: str | None, what: str) -> str:
+    """``uri``, or for a tracking server's proxy URI (``mlflow-artifacts:/...``) the place under the
+    server's artifacts destination where its files are, which only the caller can name."""
+    if not uri.lower().startswith(("mlflow-artifacts:", "mltrack-artifacts:")):
+        return uri
+    if not artifacts_destination:
+        raise InvalidParameterError(
+            f"{what} keeps its artifacts behind a tracking server ({uri}); pass the server's "
+            "--artifacts-destination so gc can remove them. Nothing was removed."
+        )
+    from prefect_mltrack.server.artifact_proxy import resolve_proxy_uri
+
+    return resolve_proxy_uri(uri, artifacts_destination)
 
 
 def _purge_runs(client: TrackingClient, run_ids: list[str], artifacts_destination: str | None = None) -> None:
     """Delete each run's artifacts, then its rows: a failure in between leaves a run gc can retry.
 
-    Runs logged through a tracking server's proxy (``mlflow-artifacts:/...``) keep their files under
-    the server's artifacts destination, which only the caller can name.
+    Every run's artifact location is resolved before anything is deleted, so a run gc cannot reach
+    stops it before it removed anything.
     """
     from rich.progress import Progress
 
     from prefect_mltrack.artifacts import get_artifact_repository
 
+    locations = {
+        run_id: _local_uri(uri, artifacts_destination, f"Run {run_id}") if uri else None
+        for run_id in run_ids
+        for uri in [client.get_run(run_id).info.artifact_uri]
+    }
     with Progress(console=_console(stderr=True), transient=True, disable=len(run_ids) < _PROGRESS_THRESHOLD) as bar:
         task = bar.add_task("Removing runs", total=len(run_ids))
         for run_id in run_ids:
-            artifact_uri = client.get_run(run_id).info.artifact_uri
-            if artifact_uri and artifact_uri.lower().startswith(("mlflow-artifacts:", "mltrack-artifacts:")):
-                if not artifacts_destination:
-                    raise InvalidParameterError(
-                        f"Run {run_id} keeps its artifacts behind a tracking server ({artifact_uri}); pass the "
-                        "server's --artifacts-destination so gc can remove them."
-                    )
-                from prefect_mltrack.server.artifact_proxy import resolve_proxy_uri
-
-                artifact_uri = resolve_proxy_uri(artifact_uri, artifacts_destination)
+            artifact_uri = locations[run_id]
             if artifact_uri:
                 get_artifact_repository(artifact_uri).delete_artifacts()
                 _remove_empty_local_dirs(artifact_uri, levels=2)  # <run_id>/artifacts

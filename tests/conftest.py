@@ -6,7 +6,9 @@ server answers, those tests skip with the reason.
 
 The ``rest`` flavour of ``store_uri`` is ``http://127.0.0.1:<port>`` of a real tracking server
 (one per session, see ``live_server.py``) whose store is swapped to a fresh SQLite file for each
-test. Tests that open the database itself carry ``@pytest.mark.sql_only`` and skip it.
+test. Tests that open the database itself, or need what the REST API does not offer by design (the
+purge calls behind ``mltrack gc``), carry ``@pytest.mark.sql_only`` (or a module-level
+``pytestmark = pytest.mark.sql_only``): their rest flavour is deselected at collection, not skipped.
 """
 
 from __future__ import annotations
@@ -86,20 +88,24 @@ def postgres_uri() -> Iterator[str]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-# Store contract tests that open the database directly (migrations) or that the REST API does not
-# offer by design (the purge calls behind `mltrack gc`). Better: `pytestmark = pytest.mark.sql_only`
-# in the module itself; this list covers modules written before the REST store existed.
-_SQL_ONLY_MODULES = frozenset({"test_registry_migration.py", "test_maintenance.py", "test_schema.py"})
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "sql_only: the test needs a SQL store_uri; the rest flavour skips it")
+    config.addinivalue_line(
+        "markers", "sql_only: the test needs a SQL store_uri; its rest flavour is deselected at collection"
+    )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.name in _SQL_ONLY_MODULES and item.path.parent.name == "store":
-            item.add_marker(pytest.mark.sql_only)
+def _is_rest_flavour(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)  # only parametrized items have one
+    return callspec is not None and callspec.params.get("store_uri") == "rest"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop the rest flavour of ``sql_only`` tests: it could never run, so it is not reported as a skip."""
+    deselected = [item for item in items if item.get_closest_marker("sql_only") and _is_rest_flavour(item)]
+    if deselected:
+        dropped = {id(item) for item in deselected}
+        items[:] = [item for item in items if id(item) not in dropped]
+        config.hook.pytest_deselected(items=deselected)
 
 
 @pytest.fixture(scope="session")
@@ -129,8 +135,7 @@ def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store' / 'mltrack.db'}"
     if request.param == "rest":
-        if request.node.get_closest_marker("sql_only"):
-            pytest.skip("opens the SQL database itself (or needs `mltrack gc`), which the REST API does not offer")
+        # sql_only tests never get here: pytest_collection_modifyitems deselects their rest flavour.
         from live_server import fresh_sql_store
 
         server = request.getfixturevalue("live_tracking_server")

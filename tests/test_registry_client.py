@@ -1,4 +1,9 @@
-"""The registry through MlflowClient, register_model and model-URI resolution (SQLite and PostgreSQL)."""
+"""The registry through MlflowClient, register_model and model-URI resolution (SQLite, PostgreSQL and
+through the tracking server).
+
+Incidental version sources are ``s3://`` URIs, which every flavour accepts; local sources lie under
+``tmp_path``, inside the test server's artifact root.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import prefect_mltrack as mlflow
-from prefect_mltrack.artifacts.paths import local_path_from_uri
+from prefect_mltrack.artifacts import get_artifact_repository
 from prefect_mltrack.entities import (
     ModelVersion,
     ModelVersionStage,
@@ -114,7 +119,8 @@ def test_download_uri_is_the_runs_artifact_location(client, run_with_model):
     mv = client.create_model_version("iris", f"runs:/{run_with_model.info.run_id}/model")
     uri = client.get_model_version_download_uri("iris", mv.version)
     assert uri == f"{run_with_model.info.artifact_uri}/model"
-    assert (local_path_from_uri(uri) / "MLmodel").read_text() == "flavors: {}\n"
+    # Read through the repository for the URI: a local directory, or the server's artifact proxy.
+    assert get_artifact_repository(uri).read_bytes("MLmodel") == b"flavors: {}\n"
 
 
 def test_copy_model_version(client, run_with_model):
@@ -192,20 +198,20 @@ def test_resolve_model_uris(client, run_with_model, tmp_path):
     artifact_uri = run_with_model.info.artifact_uri
     client.create_registered_model("iris")
     client.create_model_version("iris", f"runs:/{run_id}/model")  # 1
-    client.create_model_version("iris", "/models/v2")  # 2
-    client.create_model_version("iris", "/models/v3")  # 3
+    client.create_model_version("iris", "s3://bucket/models/v2")  # 2
+    client.create_model_version("iris", "s3://bucket/models/v3")  # 3
     client.transition_model_version_stage("iris", "1", "Production")
     client.transition_model_version_stage("iris", "2", "Staging")
     client.set_registered_model_alias("iris", "champion", "2")
     expected = {
         "models:/iris/1": f"{artifact_uri}/model",
-        "models:/iris/3": "/models/v3",
+        "models:/iris/3": "s3://bucket/models/v3",
         "models:/iris/Production": f"{artifact_uri}/model",
         "models:/iris/production": f"{artifact_uri}/model",
-        "models:/iris/STAGING": "/models/v2",
-        "models:/iris/latest": "/models/v3",
-        "models:/iris/Latest": "/models/v3",
-        "models:/iris@champion": "/models/v2",
+        "models:/iris/STAGING": "s3://bucket/models/v2",
+        "models:/iris/latest": "s3://bucket/models/v3",
+        "models:/iris/Latest": "s3://bucket/models/v3",
+        "models:/iris@champion": "s3://bucket/models/v2",
         f"runs:/{run_id}/model": f"{artifact_uri}/model",
         f"runs:/{run_id}/model/": f"{artifact_uri}/model",
         f"runs:/{run_id}": artifact_uri,
@@ -219,7 +225,7 @@ def test_resolve_model_uris(client, run_with_model, tmp_path):
         assert resolve_model_uri(uri, client) == location, uri
     # A deleted version no longer answers to its number, stage or "latest".
     client.delete_model_version("iris", "3")
-    assert resolve_model_uri("models:/iris/latest", client) == "/models/v2"
+    assert resolve_model_uri("models:/iris/latest", client) == "s3://bucket/models/v2"
 
 
 @pytest.mark.parametrize(
@@ -250,7 +256,7 @@ def test_malformed_uris_name_the_accepted_forms(client, uri):
 
 def test_unresolvable_uris(client, run_with_model):
     client.create_registered_model("iris")
-    client.create_model_version("iris", "/models/v1")
+    client.create_model_version("iris", "s3://bucket/models/v1")
     for uri in (
         "models:/iris/2",
         "models:/iris/Production",  # no version in that stage

@@ -1,5 +1,6 @@
-"""Store contract: MLflow 3's logged models, run outputs and dataset inputs. Runs on SQLite and
-PostgreSQL (see conftest.store). The 0002 -> 0003 upgrade is in test_logged_models_migration.py.
+"""Store contract: MLflow 3's logged models, run outputs and dataset inputs. Runs on SQLite,
+PostgreSQL and through the tracking server (see conftest.store); tests that read SQL rows themselves are
+``sql_only``. The 0002 -> 0003 upgrade is in test_logged_models_migration.py.
 """
 
 from __future__ import annotations

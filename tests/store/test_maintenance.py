@@ -7,6 +7,10 @@ import pytest
 from prefect_mltrack.entities import Metric, Param
 from prefect_mltrack.exceptions import MLTrackError
 
+# The purge calls are not part of the REST API by design: `mltrack gc` runs where the database is
+# (tests/server/test_gc_through_server.py covers gc of a server's runs).
+pytestmark = pytest.mark.sql_only
+
 
 def test_purge_run_removes_everything_it_logged(store):
     keep = store.create_run("0").info.run_id

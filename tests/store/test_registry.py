@@ -1,6 +1,10 @@
-"""Store contract: the model registry. Runs on SQLite and PostgreSQL (see conftest.store).
+"""Store contract: the model registry, on SQLite, PostgreSQL and through the tracking server (see
+conftest.store).
 
-Searches are in test_registry_search.py, the 0001 -> 0002 upgrade in test_registry_migration.py.
+Where a version's source is incidental it is an object-store URI under :data:`SRC`: every flavour
+accepts those, while the server refuses local paths outside its artifact root (see
+``prefect_mltrack.server.uri_policy``). Searches are in test_registry_search.py, the 0001 -> 0002
+upgrade in test_registry_migration.py.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from prefect_mltrack.exceptions import MLTrackError
 INVALID = "INVALID_PARAMETER_VALUE"
 MISSING = "RESOURCE_DOES_NOT_EXIST"
 EXISTS = "RESOURCE_ALREADY_EXISTS"
+SRC = "s3://bucket/models"  # an incidental source every flavour accepts
 
 
 def fails(code: str, match: str | None = None):  # type: ignore[no-untyped-def]
@@ -40,7 +45,7 @@ def tick() -> None:
     time.sleep(0.003)
 
 
-def make_versions(store, name: str, count: int, source: str = "/models/m"):  # type: ignore[no-untyped-def]
+def make_versions(store, name: str, count: int, source: str = f"{SRC}/m"):  # type: ignore[no-untyped-def]
     store.create_registered_model(name)
     return [store.create_model_version(name, f"{source}{i}") for i in range(count)]
 
@@ -86,7 +91,7 @@ def test_unknown_model(store):
         lambda: store.rename_registered_model("nope", "other"),
         lambda: store.set_registered_model_tag("nope", RegisteredModelTag("k", "v")),
         lambda: store.delete_registered_model_tag("nope", "k"),
-        lambda: store.create_model_version("nope", "/m"),
+        lambda: store.create_model_version("nope", f"{SRC}/m"),
         lambda: store.get_latest_versions("nope"),
         lambda: store.delete_registered_model_alias("nope", "champion"),
         lambda: store.get_model_version_by_alias("nope", "champion"),
@@ -131,8 +136,8 @@ def test_update_registered_model_description(store):
 
 def test_rename_keeps_versions_tags_and_aliases(store):
     store.create_registered_model("old", tags=[RegisteredModelTag("t", "1")])
-    store.create_model_version("old", "/m/1")
-    store.create_model_version("old", "/m/2")
+    store.create_model_version("old", f"{SRC}/1")
+    store.create_model_version("old", f"{SRC}/2")
     store.set_registered_model_alias("old", "champion", "2")
     store.transition_model_version_stage("old", "1", "Production")
     renamed = store.rename_registered_model("old", "new")
@@ -141,13 +146,13 @@ def test_rename_keeps_versions_tags_and_aliases(store):
     assert renamed.aliases == {"champion": "2"}
     assert [mv.name for mv in renamed.latest_versions] == ["new", "new"]
     assert store.get_model_version("new", "2").aliases == ["champion"]
-    assert store.get_model_version_download_uri("new", "1") == "/m/1"
+    assert store.get_model_version_download_uri("new", "1") == f"{SRC}/1"
     assert [mv.version for mv in store.search_model_versions("name = 'new'")] == ["2", "1"]
     with fails(MISSING):
         store.get_registered_model("old")
     assert store.search_model_versions("name = 'old'") == []
     # The numbering continues under the new name.
-    assert store.create_model_version("new", "/m/3").version == "3"
+    assert store.create_model_version("new", f"{SRC}/3").version == "3"
 
 
 def test_rename_onto_a_taken_name_or_an_invalid_one(store):
@@ -165,7 +170,7 @@ def test_rename_onto_a_taken_name_or_an_invalid_one(store):
 def test_delete_registered_model_is_a_hard_delete(store):
     store.create_registered_model("gone", tags=[RegisteredModelTag("t", "1")])
     for i in range(3):
-        store.create_model_version("gone", f"/m/{i}", tags=[ModelVersionTag("v", str(i))])
+        store.create_model_version("gone", f"{SRC}/{i}", tags=[ModelVersionTag("v", str(i))])
     store.delete_model_version("gone", "3")
     store.set_registered_model_alias("gone", "champion", "1")
     store.delete_registered_model("gone")
@@ -178,7 +183,7 @@ def test_delete_registered_model_is_a_hard_delete(store):
     # Everything went: the name is free again and numbering restarts at 1, with no old tags.
     again = store.create_registered_model("gone")
     assert again.tags == {} and again.aliases == {}
-    mv = store.create_model_version("gone", "/m/new")
+    mv = store.create_model_version("gone", f"{SRC}/new")
     assert mv.version == "1" and mv.tags == {}
     # Deleting twice: the model is not there.
     store.delete_registered_model("gone")
@@ -225,10 +230,10 @@ def test_versions_count_from_one_per_model(store):
 def test_version_numbers_are_never_reused(store):
     make_versions(store, "m", 3)
     store.delete_model_version("m", "3")
-    assert store.create_model_version("m", "/m/4").version == "4"
+    assert store.create_model_version("m", f"{SRC}/4").version == "4"
     store.delete_model_version("m", "4")
     store.delete_model_version("m", "1")
-    assert store.create_model_version("m", "/m/5").version == "5"
+    assert store.create_model_version("m", f"{SRC}/5").version == "5"
     assert [mv.version for mv in store.search_model_versions("name = 'm'")] == ["5", "2"]
 
 
@@ -259,13 +264,13 @@ def test_runs_source_errors(store):
 
 def test_models_source_points_at_the_source_versions_files(store):
     store.create_registered_model("src")
-    store.create_model_version("src", "/models/a")
+    store.create_model_version("src", f"{SRC}/a")
     store.set_registered_model_alias("src", "champion", "1")
     store.create_registered_model("dst")
     for uri in ("models:/src/1", "models:/src@champion", "models:/src/latest"):
         mv = store.create_model_version("dst", uri)
         assert mv.source == uri
-        assert store.get_model_version_download_uri("dst", mv.version) == "/models/a"
+        assert store.get_model_version_download_uri("dst", mv.version) == f"{SRC}/a"
     with fails(MISSING):
         store.create_model_version("dst", "models:/src/9")
     with fails(INVALID):
@@ -282,13 +287,13 @@ def test_invalid_sources(store, source):
 def test_invalid_run_id_and_version_tags(store):
     store.create_registered_model("m")
     with fails(INVALID):
-        store.create_model_version("m", "/m", run_id="not a run id!")
+        store.create_model_version("m", f"{SRC}/m", run_id="not a run id!")
     bad = ModelVersionTag.model_construct(key="../k", value="v")
     with fails(INVALID):
-        store.create_model_version("m", "/m", tags=[bad])
+        store.create_model_version("m", f"{SRC}/m", tags=[bad])
     too_long = ModelVersionTag.model_construct(key="k", value="v" * 100_001)
     with fails(INVALID):
-        store.create_model_version("m", "/m", tags=[too_long])
+        store.create_model_version("m", f"{SRC}/m", tags=[too_long])
     assert store.search_model_versions("name = 'm'") == []
 
 
@@ -386,7 +391,7 @@ def test_concurrent_registrations_get_distinct_numbers(store):
     def register() -> None:
         try:
             for _ in range(3):
-                versions.append(store.create_model_version("busy", "/m").version)
+                versions.append(store.create_model_version("busy", f"{SRC}/m").version)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 

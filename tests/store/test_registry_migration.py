@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect, text
 
 import prefect_mltrack.store.sql.engine as engine_module
 from prefect_mltrack.store.sql.engine import SCHEMA_HEAD, create_sql_engine
+
+pytestmark = pytest.mark.sql_only  # opens the database itself (Alembic up and down)
 
 REGISTRY_TABLES = {
     "registered_models",

@@ -1,4 +1,10 @@
-"""Store contract: search_registered_models and search_model_versions (SQLite and PostgreSQL)."""
+"""Store contract: search_registered_models and search_model_versions (SQLite, PostgreSQL and through the
+tracking server).
+
+Sources are proxy and object-store URIs, which every flavour accepts (the server refuses local paths
+outside its artifact root). The run ids are well-formed but name no run: no flavour looks a run up for
+such sources.
+"""
 
 from __future__ import annotations
 
@@ -105,8 +111,8 @@ def test_search_registered_models_pages(models):
 
 def test_search_registered_models_include_versions_tags_and_aliases(store):
     store.create_registered_model("m", tags=[RegisteredModelTag("t", "1")])
-    store.create_model_version("m", "/a")
-    store.create_model_version("m", "/b")
+    store.create_model_version("m", "s3://bucket/a")
+    store.create_model_version("m", "s3://bucket/b")
     store.transition_model_version_stage("m", "1", "Production")
     store.set_registered_model_alias("m", "champion", "1")
     (found,) = store.search_registered_models("name = 'm'")
@@ -145,11 +151,11 @@ def versions(store):  # type: ignore[no-untyped-def]
     store.create_registered_model("a")
     store.create_registered_model("b")
     for name, source, run_id, tags in [
-        ("a", "/models/a1", "r1", {"kind": "rf", "validated": "true"}),
-        ("b", "/models/b1", "r1", {}),
-        ("a", "/models/a2", "r2", {"kind": "svm"}),
+        ("a", "mlflow-artifacts:/models/a1", "r1", {"kind": "rf", "validated": "true"}),
+        ("b", "mlflow-artifacts:/models/b1", "r1", {}),
+        ("a", "mlflow-artifacts:/models/a2", "r2", {"kind": "svm"}),
         ("b", "s3://bucket/b2", None, {"validated": "false"}),
-        ("a", "/models/a3", "r3", {}),
+        ("a", "mlflow-artifacts:/models/a3", "r3", {}),
     ]:
         tags_ = [ModelVersionTag(k, v) for k, v in tags.items()]
         store.create_model_version(name, source, run_id=run_id, tags=tags_)
@@ -173,7 +179,7 @@ def keys(page) -> list[str]:  # type: ignore[no-untyped-def]
         ("run_id IN ('r2', 'r3')", ["a/2"]),  # a/3 is deleted
         ("run_id NOT IN ('r1')", ["a/2"]),
         ("source_path LIKE 's3://%'", ["b/2"]),
-        ("source_path = '/models/a1'", ["a/1"]),
+        ("source_path = 'mlflow-artifacts:/models/a1'", ["a/1"]),
         ("version_number >= 2", ["b/2", "a/2"]),
         ("version_number = 1 AND name = 'b'", ["b/1"]),
         ("tags.kind = 'rf'", ["a/1"]),

@@ -5,12 +5,15 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from prefect_mltrack.store.sql.engine import SCHEMA_HEAD, create_sql_engine, upgrade_schema
 from prefect_mltrack.store.sql.schema import Base
+
+pytestmark = pytest.mark.sql_only  # opens the database itself
 
 
 def test_migrations_match_the_orm_schema(store):

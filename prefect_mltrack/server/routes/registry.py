@@ -24,7 +24,8 @@ from fastapi import APIRouter, Query
 from prefect_mltrack import validation as v
 from prefect_mltrack import wire
 from prefect_mltrack.entities import ModelVersion, ModelVersionTag, RegisteredModel, RegisteredModelTag
-from prefect_mltrack.model_uris import join_artifact_uri, parse_runs_uri
+from prefect_mltrack.exceptions import InvalidParameterError
+from prefect_mltrack.model_uris import is_runs_uri, join_artifact_uri, parse_runs_uri
 from prefect_mltrack.server import registry_schemas as rs
 from prefect_mltrack.server import schemas as s
 from prefect_mltrack.server.http import ConfigDep, JSONBody, StoreDep, empty_response, json_response
@@ -166,6 +167,25 @@ def _is_local(source: str) -> bool:
     return scheme in ("", "file") or len(scheme) == 1  # one letter: a Windows drive
 
 
+def _check_source_run(source: str, run_id: str) -> None:
+    """A ``runs:/`` source must name the run the version is created for.
+
+    The URI policy refuses a mismatch too; checking it first, with the store's words, makes the answer
+    read the same through the server as on a SQL store. A malformed URI is left to the policy.
+    """
+    if not is_runs_uri(source):
+        return
+    try:
+        source_run_id, _ = parse_runs_uri(source)
+    except InvalidParameterError:
+        return
+    if source_run_id != run_id:
+        raise InvalidParameterError(
+            f"The source {source!r} belongs to run {source_run_id}, but run_id={run_id!r} was given; "
+            "pass the run id of the source (or leave run_id out)."
+        )
+
+
 @router.post("/model-versions/create", response_model=rs.ModelVersionAnswer)
 def create_model_version(body: rs.CreateModelVersion, store: StoreDep, config: ConfigDep) -> JSONBody:
     """Register ``source`` as the next version. The source is checked against the run's artifact
@@ -178,6 +198,7 @@ def create_model_version(body: rs.CreateModelVersion, store: StoreDep, config: C
     run_artifact_uri = None
     if run_id:
         v.validate_run_id(run_id)
+        _check_source_run(body.source, run_id)
         # As MLflow's server: the run is only looked up when a local source must lie inside its artifacts.
         if _is_local(body.source):
             run_artifact_uri = store.get_run(run_id).info.artifact_uri
