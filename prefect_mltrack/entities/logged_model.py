@@ -167,10 +167,7 @@ class LoggedModel(Entity):
         return f"models:/{self.model_id}"
 
 
-
 class LoggedModelInput(Entity):
     """A run's input model (a run that evaluates or fine-tunes an earlier logged model)."""
 
     model_id: str
-
-
