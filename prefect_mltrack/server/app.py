@@ -5,6 +5,8 @@ MLflow's web UI calls them):
 
     /api/2.0/mlflow/...            tracking, logged models, registry  (server/routes/*.py)
     /api/2.0/mlflow-artifacts/...  artifact proxy                      (server/artifact_proxy.py)
+    /, /static-files/...           the web UI                          (server/ui/)
+    /ajax-api/2.0/mltrack/...      what the UI needs beyond MLflow's API (server/routes/ui_api.py)
     /health, /version              open probes
     /openapi.json, /docs           the API described
 
@@ -97,6 +99,10 @@ def create_app(config: ServerConfig, store: AbstractStore | None = None) -> Fast
         for prefix in ARTIFACT_PREFIXES:
             public = prefix.startswith("/api/")
             app.include_router(proxy, prefix=prefix, include_in_schema=public, responses=ERROR_RESPONSES)
+
+    from prefect_mltrack.server.ui import install_ui
+
+    install_ui(app, config)
 
     @app.get("/health", response_class=PlainTextResponse, include_in_schema=False)
     def health() -> str:

@@ -216,7 +216,9 @@ def test_an_unknown_path_without_token_is_401_not_404(http: httpx.Client, path: 
     for method in ("GET", "POST"):
         assert_unauthenticated(send(http, Probe(method, path, path)), Probe(method, path, path))
     # With the token the same path really is unknown: the 401 above was not a route answering.
-    assert http.get(path, headers={"authorization": f"Bearer {TOKEN}"}).status_code in (404, 405, 307)
+    # ("//health" reaches the server as an authority-form target, which uvicorn reads as "/": the UI.)
+    if path != "//health":
+        assert http.get(path, headers={"authorization": f"Bearer {TOKEN}"}).status_code in (404, 405, 307)
 
 
 def test_walk_expands_mounts_and_refuses_route_kinds_it_cannot_probe(tmp_path: Path) -> None:
