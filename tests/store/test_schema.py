@@ -66,3 +66,21 @@ def test_sqlite_store_uses_wal(tmp_path):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_children_of_a_run_are_found_through_the_partial_index(store_uri):
+    """The runs table's tree (children of a run) must stay an index lookup at any number of runs."""
+    from sqlalchemy import text
+
+    from prefect_mltrack.store import get_store
+
+    store = get_store(store_uri)
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        if conn.dialect.name == "sqlite":
+            plan = conn.execute(
+                text("EXPLAIN QUERY PLAN SELECT run_id FROM tags WHERE key = 'mlflow.parentRunId' AND value = 'x'")
+            ).all()
+            assert "ix_tags_parent_run_id" in " ".join(str(row) for row in plan)
+        else:
+            names = conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'tags'")).scalars().all()
+            assert "ix_tags_parent_run_id" in names

@@ -23,7 +23,7 @@ from sqlalchemy.pool import StaticPool
 log = logging.getLogger(__name__)
 
 #: The newest Alembic revision; checked with one query so a healthy store never imports Alembic.
-SCHEMA_HEAD: Final = "0003"
+SCHEMA_HEAD: Final = "0004"
 _PG_MIGRATION_LOCK_ID: Final = 0x6D6C7472  # "mltr"
 _WRITE: Final = "mltrack_write"
 SQLITE_BUSY_TIMEOUT_S: Final = 30

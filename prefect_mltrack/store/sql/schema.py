@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -92,9 +93,24 @@ class ParamRow(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+PARENT_RUN_TAG: Final = "mlflow.parentRunId"
+
+
 class TagRow(Base):
+    """A run tag. Child runs are found through their ``mlflow.parentRunId`` tag: a partial index on
+    those values alone keeps "children of X" an index lookup at any number of runs (an index on every
+    tag value would break PostgreSQL's btree size limit for long values)."""
+
     __tablename__ = "tags"
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    __table_args__ = (
+        Index(
+            "ix_tags_parent_run_id",
+            "value",
+            sqlite_where=text(f"key = '{PARENT_RUN_TAG}'"),
+            postgresql_where=text(f"key = '{PARENT_RUN_TAG}'"),
+        ),
+        {"sqlite_with_rowid": False},
+    )
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(250), primary_key=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Select, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, FromClause, Select, and_, exists, false, literal_column, or_, select
 
 from prefect_mltrack.exceptions import InvalidParameterError
 from prefect_mltrack.search import Comparison, OrderKey
@@ -80,6 +80,16 @@ def _key_value_clause(table: Any, owner: Any, comparison: Comparison) -> ColumnE
     return exists().where(has_key, compare(table.c.value, comparison.comparator, comparison.value))
 
 
+def _children_of(parent_run_id: str) -> ColumnElement[bool]:
+    """``tags.mlflow.parentRunId = 'x'`` as a lookup in the partial index on that tag: the key is a
+    literal, so the database can see the query matches the index's WHERE (a bound parameter hides it)."""
+    tags = schema.tags
+    children = select(tags.c.run_id).where(
+        tags.c.key == literal_column(f"'{schema.PARENT_RUN_TAG}'"), tags.c.value == parent_run_id
+    )
+    return _runs.c.run_id.in_(children)
+
+
 def _metric_clause(comparison: Comparison) -> ColumnElement[bool]:
     latest = schema.latest_metrics
     value_matches = compare(latest.c.value, comparison.comparator, comparison.value)
@@ -97,6 +107,8 @@ def run_filter(comparisons: Sequence[Comparison]) -> list[ColumnElement[bool]]:
             clauses.append(_metric_clause(comparison))
         elif comparison.kind == "param":
             clauses.append(_key_value_clause(schema.params, _runs.c.run_id, comparison))
+        elif comparison.kind == "tag" and comparison.key == schema.PARENT_RUN_TAG and comparison.comparator == "=":
+            clauses.append(_children_of(str(comparison.value)))
         elif comparison.kind == "tag":
             clauses.append(_key_value_clause(schema.tags, _runs.c.run_id, comparison))
         elif comparison.kind == "attribute":
@@ -118,7 +130,11 @@ def apply_run_order(query: Select[Any], order_keys: Sequence[OrderKey]) -> Selec
     for index, key in enumerate(order_keys):
         if key.kind == "attribute":
             column: Any = _RUN_ATTRIBUTE_COLUMNS[key.key]
-            order += [column.is_(None), column.asc() if key.ascending else column.desc()]
+            # "Missing values last" only where values can be missing: the extra term on a NOT NULL
+            # column would stop the database from reading the (experiment_id, start_time) index in order.
+            if column.nullable:
+                order.append(column.is_(None))
+            order.append(column.asc() if key.ascending else column.desc())
             continue
         table = {"metric": schema.latest_metrics, "param": schema.params, "tag": schema.tags}[key.kind]
         alias = table.alias(f"order_{index}")
