@@ -195,6 +195,9 @@ def create_model_version(body: rs.CreateModelVersion, store: StoreDep, config: C
     from prefect_mltrack.server.uri_policy import validate_model_version_source
 
     run_id = body.run_id or None
+    if run_id is None and body.source.startswith(_LOGGED_MODEL_PREFIX):
+        # MLflow 3 registers a logged model without naming its run; the version still belongs to it.
+        run_id = store.get_logged_model(body.source.removeprefix("models:/")).source_run_id or None
     run_artifact_uri = None
     if run_id:
         v.validate_run_id(run_id)
