@@ -14,7 +14,7 @@ CHROMIUM := /usr/bin/chromium
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test lint bench fuzz clean
+.PHONY: demo test lint bench fuzz screenshots clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "prefect-mltrack needs Python 3.11 or newer; set PYTHON=python3.x")'
@@ -50,6 +50,10 @@ test: $(STAMP) $(MLFLOW_STAMP) $(CHROMIUM)
 ## fuzz: the tracking server's whole OpenAPI surface, many more generated cases than the test suite runs
 fuzz: $(STAMP)
 	MLTRACK_FUZZ_EXAMPLES=$${MLTRACK_FUZZ_EXAMPLES:-100} $(BIN)/python -m pytest tests/server/test_fuzz.py -p no:xdist -q
+
+## screenshots: refresh docs/img/ui-*.png from the browser tests
+screenshots: $(STAMP) $(CHROMIUM)
+	MLTRACK_SCREENSHOTS=1 $(BIN)/python -m pytest tests/ui -p no:xdist -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check prefect_mltrack tests bench docs
