@@ -254,6 +254,20 @@ def raw_calls(raw: Raw, run_id: str, read_run: str, prefix: str) -> dict[str, Ca
     }
 
 
+def package_calls(url: str, run_id: str, read_run: str) -> dict[str, Callable[[int], Any]]:
+    """The four timed calls through prefect_mltrack's own client (its REST store speaks MLflow's
+    protocol, so it runs against both servers)."""
+    from prefect_mltrack.client import MlflowClient
+
+    client = MlflowClient(url)
+    return {
+        "log_metric": lambda i: client.log_metric(run_id, "pkgm", float(i), step=i),
+        "log_param": lambda i: client.log_param(run_id, f"pkgp{i}", str(i)),
+        "set_tag": lambda i: client.set_tag(run_id, f"pkgt{i}", str(i)),
+        "get_run": lambda i: client.get_run(read_run),
+    }
+
+
 def time_calls(calls: dict[str, Callable[[int], Any]], sizes: Sizes) -> dict[str, list[float]]:
     latencies = {}
     for op, call in calls.items():
@@ -286,6 +300,7 @@ def bench_latency(url: str, sizes: Sizes, python: Path) -> tuple[Figures, Checks
         latencies = {
             "raw": time_calls(raw_calls(raw, run_id, read_run, "keep"), sizes),
             "fresh": time_calls(raw_calls(fresh, run_id, read_run, "fresh"), sizes),
+            "package": time_calls(package_calls(url, run_id, read_run), sizes),
         }
         theirs_run = raw.run(experiment_id)
         args = ["--run-id", theirs_run, "--read-run-id", read_run]
@@ -478,6 +493,7 @@ class Measure:
 
 
 CLIENTS = {
+    "package": "prefect_mltrack client",
     "raw": "raw HTTP client",
     "mlflow": "MLflow client",
     "fresh": "raw HTTP client, new connection per call",

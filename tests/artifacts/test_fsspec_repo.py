@@ -264,3 +264,27 @@ def test_s3_sklearn_model_round_trip(s3_env: str) -> None:
         prefect_mltrack.sklearn.log_model(model, "model")
     loaded: Any = prefect_mltrack.sklearn.load_model(f"runs:/{run.info.run_id}/model")
     assert list(loaded.predict(x)) == [0, 0, 1, 1]
+
+
+def test_an_artifact_storage_block_supplies_endpoint_and_credentials(
+    s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With nothing in the environment, the block's endpoint and keys are what reach the store."""
+    from prefect_mltrack.artifacts import fsspec_repo
+    from prefect_mltrack.blocks import ArtifactStorage
+
+    for name in ("MLTRACK_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(fsspec_repo, "_OPTIONS_BY_PREFIX", {})
+    block = ArtifactStorage(
+        root_uri="s3://mltrack/block-root", endpoint_url=s3_endpoint, access_key_id="test",
+        secret_access_key="test", region="us-east-1",
+    )  # fmt: skip
+    repo = FsspecArtifactRepository("s3://mltrack/block-root/run1/artifacts")
+    assert repo.fs.client_kwargs.get("endpoint_url") is None  # not activated: the env has nothing either
+    assert block.activate() == "s3://mltrack/block-root"
+    repo = FsspecArtifactRepository("s3://mltrack/block-root/run1/artifacts")
+    repo.write_bytes(b"from the block", "notes.txt")
+    assert repo.read_bytes("notes.txt") == b"from the block"
+    # Other roots are not given the block's options.
+    assert FsspecArtifactRepository("s3://other/x").fs.client_kwargs.get("endpoint_url") is None
