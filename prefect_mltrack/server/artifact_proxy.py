@@ -42,7 +42,7 @@ import stat
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import IO, Any, Final
-from urllib.parse import quote, urlparse
+from urllib.parse import urlparse
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
@@ -58,6 +58,12 @@ from prefect_mltrack.exceptions import (
     InvalidParameterError,
     MLTrackError,
     ResourceNotFoundError,
+)
+from prefect_mltrack.server.downloads import (
+    DOWNLOAD_CONTENT,
+    content_disposition,
+    download_headers,
+    safe_content_type,
 )
 from prefect_mltrack.server.http import empty_response, error_response, json_response
 
@@ -90,75 +96,6 @@ _OBJECT_WRITE_BLOCK: Final = 8 * 1024 * 1024
 _PUBLISH_ON_CLOSE_SCHEMES: Final = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
 # Left over after the framework's one decoding, these can only come from double encoding.
 _ENCODED_LEFTOVER: Final = re.compile(r"%(?:2e|2f|5c)", re.IGNORECASE)
-
-_TEXT: Final = "text/plain; charset=utf-8"
-_IMAGE_TYPES: Final = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-                       ".webp": "image/webp"}  # fmt: skip
-# What a download may be served as (documented in the OpenAPI document).
-_DOWNLOAD_CONTENT: Final = {
-    media_type: {"schema": {"type": "string", "format": "binary"}}
-    for media_type in (
-        "application/octet-stream",
-        "text/plain",
-        "application/json",
-        *sorted(set(_IMAGE_TYPES.values())),
-    )
-}
-# Markup and scripts are served as plain text too: shown as source, never run in our origin.
-_TEXT_SUFFIXES: Final = frozenset(
-    {".txt", ".log", ".csv", ".tsv", ".md", ".markdown", ".rst", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf",
-     ".py", ".r", ".sql", ".sh", ".jsonl", ".ndjson", ".html", ".htm", ".xhtml", ".svg", ".xml", ".js", ".mjs", ".css"}
-)  # fmt: skip
-_TEXT_NAMES: Final = frozenset({"MLmodel", "MLproject", "LICENSE", "README", "Dockerfile"})
-# RFC 5987 attr-char beyond what quote() always keeps.
-_ATTR_CHARS: Final = "!#$&+-.^_`|~"
-_UNSAFE_FALLBACK: Final = re.compile(r'[^\x20-\x7e]|["\\%]')
-
-
-def safe_content_type(filename: str) -> str:
-    """A ``Content-Type`` for serving ``filename`` that no browser renders as a page.
-
-    Text (including HTML, SVG, XML and JavaScript, shown as source) is ``text/plain; charset=utf-8``;
-    PNG, JPEG, GIF and WebP images keep their type; ``.json`` is ``application/json``; anything
-    else is ``application/octet-stream``.
-
-    Example:
-        >>> safe_content_type("report.html"), safe_content_type("MLmodel")
-        ('text/plain; charset=utf-8', 'text/plain; charset=utf-8')
-        >>> safe_content_type("loss.PNG"), safe_content_type("model.pkl")
-        ('image/png', 'application/octet-stream')
-    """
-    suffix = posixpath.splitext(filename)[1].lower()
-    if suffix in _TEXT_SUFFIXES or filename in _TEXT_NAMES:
-        return _TEXT
-    if suffix == ".json":
-        return "application/json"
-    return _IMAGE_TYPES.get(suffix, "application/octet-stream")
-
-
-def content_disposition(filename: str) -> str:
-    """``Content-Disposition: attachment`` for ``filename`` (RFC 6266, ``filename*`` when needed).
-
-    Example:
-        >>> content_disposition("model.pkl")
-        'attachment; filename="model.pkl"'
-        >>> content_disposition("résumé.txt")
-        'attachment; filename="r_sum_.txt"; filename*=UTF-8\\'\\'r%C3%A9sum%C3%A9.txt'
-    """
-    fallback = _UNSAFE_FALLBACK.sub("_", filename)
-    if fallback == filename:
-        return f'attachment; filename="{filename}"'
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe=_ATTR_CHARS)}"
-
-
-def _download_headers(clean: str) -> dict[str, str]:
-    name = posixpath.basename(clean)
-    return {
-        "content-disposition": content_disposition(name),
-        "x-content-type-options": "nosniff",
-        # Even if a browser is talked into rendering the body, it runs nothing and loads nothing.
-        "content-security-policy": "default-src 'none'; sandbox",
-    }
 
 
 def _clean(path: str | None) -> str:
@@ -291,7 +228,7 @@ class _LocalBackend(_Backend):
             raise _not_found(clean)  # FIFOs, sockets: nothing to serve (and a FIFO would block)
         return _FileResponse(
             target,
-            headers=_download_headers(clean),
+            headers=download_headers(clean),
             media_type=safe_content_type(target.name),
             stat_result=info,
         )
@@ -367,7 +304,7 @@ class _FsspecBackend(_Backend):
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(source.close)
 
-        headers = {**_download_headers(clean), "content-length": str(size)}
+        headers = {**download_headers(clean), "content-length": str(size)}
         return StreamingResponse(chunks(), headers=headers, media_type=safe_content_type(posixpath.basename(clean)))
 
     def list(self, clean: str) -> list[tuple[str, bool, int | None]]:
@@ -462,7 +399,7 @@ def artifact_proxy_router(artifacts_destination: str) -> APIRouter:
         "/artifacts/{artifact_path:path}",
         summary="Download one artifact file",
         response_class=Response,
-        responses={200: {"description": "The file's bytes, as an attachment", "content": _DOWNLOAD_CONTENT}},
+        responses={200: {"description": "The file's bytes, as an attachment", "content": DOWNLOAD_CONTENT}},
     )
     async def download_artifact(artifact_path: str) -> Response:
         try:

@@ -45,7 +45,7 @@ from prefect_mltrack.artifacts.fsspec_repo import FsspecArtifactRepository
 from prefect_mltrack.artifacts.local import LocalArtifactRepository
 from prefect_mltrack.artifacts.paths import resolve_inside, safe_artifact_path
 from prefect_mltrack.exceptions import ArtifactPathError, InvalidParameterError, ResourceNotFoundError
-from prefect_mltrack.server.artifact_proxy import content_disposition, safe_content_type
+from prefect_mltrack.server.downloads import content_disposition, safe_content_type
 from prefect_mltrack.server.http import ConfigDep, JSONBody, StoreDep, error_response, json_response
 
 __all__ = ["PREVIEW_MAX_BYTES", "router"]
