@@ -51,7 +51,9 @@ try:
         model = RandomForestClassifier(n_estimators=50, max_depth=4, random_state=0).fit(X, y)
         mlflow.log_metric("train_accuracy", model.score(X, y))
         mlflow.log_text("trained through the tracking server", "notes.txt")
-        prefect_mltrack.sklearn.log_model(model, name="model", input_example=X.head(2), registered_model_name="ServerIris")
+        prefect_mltrack.sklearn.log_model(
+            model, name="model", input_example=X.head(2), registered_model_name="ServerIris"
+        )
 
     fetched = mlflow.get_run(run.info.run_id)
     print("artifact uri:", fetched.info.artifact_uri)

@@ -1,4 +1,4 @@
-"""The tracking endpoints on the wire, as MLflow's clients see them (reference §3.1–§3.3).
+"""The tracking endpoints on the wire, as MLflow's clients see them (reference §3.1 to §3.3).
 
 What the store contract suite cannot see through the REST store: JSON shapes, int64 given as strings,
 NaN as strings, ``run_uuid``, ``{}`` answers, unset fields left out, error bodies and statuses, limits.
@@ -73,7 +73,8 @@ def test_run_fields_int64_strings_and_unset_fields(http):
     assert info["status"] == "RUNNING" and info["user_id"] == "ada" and info["run_name"] == "r"
     assert "metrics" not in run["data"] and run["inputs"] == {}
     ended = http.post(
-        "/runs/update", json={"run_id": info["run_id"], "run_uuid": info["run_id"], "status": "FINISHED", "end_time": "5"}
+        "/runs/update",
+        json={"run_id": info["run_id"], "run_uuid": info["run_id"], "status": "FINISHED", "end_time": "5"},
     ).json()["run_info"]
     assert ended["status"] == "FINISHED" and ended["end_time"] == 5
 
@@ -198,8 +199,9 @@ def test_unknown_route_and_malformed_json(http):
 
 
 def test_oversized_body_is_413_before_reading_it(http):
-    answer = http.post("/runs/set-tag", content=b"{" + b" " * (5 * 1024 * 1024) + b"}",
-                       headers={"content-type": "application/json"})
+    answer = http.post(
+        "/runs/set-tag", content=b"{" + b" " * (5 * 1024 * 1024) + b"}", headers={"content-type": "application/json"}
+    )
     assert answer.status_code == 413 and "larger than" in answer.json()["message"]
 
 
