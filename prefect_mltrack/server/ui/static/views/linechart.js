@@ -1,4 +1,6 @@
-// A metric line chart on Apache ECharts (the global `echarts`, loaded by index.html).
+// A metric line chart on Apache ECharts (the global `echarts`). ECharts (~1 MB) is loaded here, on
+// first use, not by index.html: views without charts (experiments, runs table) paint without waiting
+// for it. Every module that imports this one waits (top-level await) until it is ready.
 //
 // The server has already downsampled each history (keeping every bucket's extremes), so the chart
 // draws what it is given; NaN and ±Infinity (sent as strings) are skipped, and with a log scale so
@@ -11,6 +13,15 @@
 //   chart.dispose();
 
 import { chartTheme } from "./viewkit.js";
+
+await new Promise((resolve, reject) => {
+  if (typeof globalThis.echarts !== "undefined") { resolve(); return; }
+  const script = document.createElement("script");
+  script.src = "/static-files/vendor/echarts.min.js";
+  script.onload = () => resolve();
+  script.onerror = () => reject(new Error("ECharts did not load (vendor/echarts.min.js)."));
+  document.head.append(script);
+});
 
 const X_AXIS_NAMES = { step: "Step", wall: "Time (wall)", relative: "Time (relative)" };
 
