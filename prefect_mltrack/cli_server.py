@@ -14,6 +14,7 @@ from prefect_mltrack.exceptions import MLTrackError
 __all__ = ["server", "ui"]
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+GRACEFUL_SHUTDOWN_S = 10
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -61,7 +62,15 @@ def run_server(config_kwargs: dict[str, object], err: Console) -> None:
         f"artifacts {config.artifacts_destination}, {config.workers} worker(s))",
         markup=False,
     )
-    common: dict[str, Any] = {"host": config.host, "port": config.port, "http": PROTOCOL, "log_level": "warning"}
+    # On SIGTERM: stop accepting, let requests in flight finish (each answered write is committed),
+    # but never hang on a client that keeps its connection busy.
+    common: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "http": PROTOCOL,
+        "log_level": "warning",
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+    }
     if config.workers > 1:
         store.close()
         os.environ[CONFIG_ENV] = config.to_env()

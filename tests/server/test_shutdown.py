@@ -58,7 +58,7 @@ def test_sigterm_during_logging_keeps_every_acknowledged_point(tmp_path: Path) -
         thread.start()
     time.sleep(1.5)
     server.send_signal(signal.SIGTERM)
-    assert server.wait(30) == 0
+    assert server.wait(60) == 0
     for thread in threads:
         thread.join(30)
 
