@@ -110,6 +110,7 @@ def main() -> None:
         ("mltrack runs list --experiment-name Iris_Classification", "the tracked flow runs"),
         (f"mltrack registry describe {MODEL}", "versions, stages, @champion"),
         (f"mltrack models serve -m models:/{MODEL}@champion -p 1234", "serve the champion yourself"),
+        ("mltrack ui", "the web UI on http://127.0.0.1:5000: runs, charts, the registry"),
     ):
         print(f"  {command:<62} # {what}")
 
